@@ -1,0 +1,214 @@
+"""Bad input: one stderr line naming the file and the place, a non-zero exit, and no output left behind;
+or, where only some spectra are bad, those spectra listed with their reasons and the rest written."""
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+
+def fails(result, code, *fragments):
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == code, result.stderr
+    assert len(lines) == 1, lines
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def nothing_written(folder, name):
+    assert not (folder / name).exists()
+    assert not list(folder.glob(".llm4ms-*")), "temporary output left behind"
+
+
+def mgf_blocks(data):
+    text = (data / "ms2_library.mgf").read_text()
+    return [b.strip() + "\n" for b in text.split("END IONS") if b.strip()]
+
+
+def with_peak_line(block, transform):
+    """Apply ``transform`` to the first peak line of an MGF block."""
+    lines = block.splitlines()
+    first = next(i for i, line in enumerate(lines) if line[:1].isdigit())
+    lines[first] = transform(lines[first])
+    return "\n".join(lines) + "\n"
+
+
+def write_mgf(path, blocks):
+    path.write_text("".join(b + "END IONS\n\n" for b in blocks))
+
+
+def test_missing_file(cli, tmp_path):
+    fails(cli("textualize", "-q", tmp_path / "nope.mgf", "-o", tmp_path / "out.parquet"), 3, "nope.mgf: no such file")
+    nothing_written(tmp_path, "out.parquet")
+
+
+def test_binary_garbage(cli, tmp_path):
+    path = tmp_path / "garbage.mgf"
+    path.write_bytes(bytes(range(256)) * 8)
+    fails(cli("textualize", "-q", path, "-o", tmp_path / "out.parquet"), 3, "garbage.mgf", "spectrum 1")
+    nothing_written(tmp_path, "out.parquet")
+
+
+@pytest.mark.parametrize("name", ["empty.mgf", "empty.msp", "empty.mzML"])
+def test_empty_file(cli, tmp_path, name):
+    (tmp_path / name).write_text("")
+    fails(cli("textualize", "-q", tmp_path / name, "-o", tmp_path / "out.parquet"), 3, name)
+    nothing_written(tmp_path, "out.parquet")
+
+
+def test_truncated_msp_is_not_silently_shortened(cli, data, tmp_path):
+    text = (data / "ei_library.msp").read_text()
+    cut = text.index("DB#:", text.index("DB#:") + 1) + 400  # inside the second record's peak list
+    (tmp_path / "cut.msp").write_text(text[:cut])
+    fails(cli("textualize", "-q", tmp_path / "cut.msp", "-o", tmp_path / "out.parquet"), 3,
+          "cut.msp: spectrum 2: incomplete record")
+    nothing_written(tmp_path, "out.parquet")
+
+
+def test_truncated_mgf(cli, data, tmp_path):
+    text = (data / "ms2_library.mgf").read_text()
+    (tmp_path / "cut.mgf").write_text(text[: text.index("END IONS", 2000) - 30])
+    fails(cli("textualize", "-q", tmp_path / "cut.mgf", "-o", tmp_path / "out.parquet"), 3, "cut.mgf: spectrum")
+    nothing_written(tmp_path, "out.parquet")
+
+
+def test_truncated_mzml(cli, data, tmp_path):
+    raw = (data / "ms2_queries.mzML").read_bytes()
+    (tmp_path / "cut.mzML").write_bytes(raw[: len(raw) // 2])
+    fails(cli("textualize", "-q", tmp_path / "cut.mzML", "-o", tmp_path / "out.parquet"), 3, "cut.mzML")
+    nothing_written(tmp_path, "out.parquet")
+
+
+def test_non_numeric_mz(cli, data, tmp_path):
+    blocks = mgf_blocks(data)[:3]
+    blocks[1] = with_peak_line(blocks[1], lambda line: "abc " + line.split()[1])
+    write_mgf(tmp_path / "bad.mgf", blocks)
+    fails(cli("textualize", "-q", tmp_path / "bad.mgf", "-o", tmp_path / "out.parquet"), 3,
+          "bad.mgf: spectrum 2", "abc")
+    nothing_written(tmp_path, "out.parquet")
+
+
+@pytest.mark.parametrize("transform, reason", [
+    (lambda line: line.split()[0] + " nan", "NaN or infinite intensity"),
+    (lambda line: line.split()[0] + " -5", "negative intensity"),
+    (lambda line: "", "no peaks"),  # with its only kept line removed below
+])
+def test_bad_spectra_are_listed_and_the_rest_written(cli, data, tmp_path, transform, reason):
+    blocks = mgf_blocks(data)[:3]
+    if reason == "no peaks":
+        blocks[1] = "\n".join(line for line in blocks[1].splitlines() if not line[:1].isdigit()) + "\n"
+    else:
+        blocks[1] = with_peak_line(blocks[1], transform)
+    write_mgf(tmp_path / "some_bad.mgf", blocks)
+    result = cli("textualize", "-q", tmp_path / "some_bad.mgf", "-o", tmp_path / "out.parquet",
+                 "--rejected", tmp_path / "rejected.tsv")
+    assert result.exit_code == 0
+    assert "wrote 2 spectra" in result.stderr and "1 rejected" in result.stderr
+    assert pq.read_table(tmp_path / "out.parquet").num_rows == 2
+    rejected = (tmp_path / "rejected.tsv").read_text().splitlines()
+    assert rejected[0] == "source_file\tposition\tid\treason"
+    assert len(rejected) == 2 and "\t2\tMSBNK-" in rejected[1] and reason in rejected[1]
+
+
+def test_rejected_spectra_go_to_stderr_without_a_rejected_file(cli, data, tmp_path):
+    blocks = mgf_blocks(data)[:2]
+    write_mgf(tmp_path / "dup.mgf", [blocks[0], blocks[1], blocks[0]])
+    result = cli("textualize", "-q", tmp_path / "dup.mgf", "-o", tmp_path / "out.parquet")
+    assert result.exit_code == 0
+    assert "dup.mgf: spectrum 3 (MSBNK-" in result.stderr and "duplicate id (first at" in result.stderr
+
+
+def test_every_spectrum_bad_is_an_error(cli, data, tmp_path):
+    blocks = [with_peak_line(b, lambda line: line.split()[0] + " -1") for b in mgf_blocks(data)[:1]]
+    write_mgf(tmp_path / "all_bad.mgf", blocks)
+    fails(cli("textualize", "-q", tmp_path / "all_bad.mgf", "-o", tmp_path / "out.parquet"), 3,
+          "all_bad.mgf", "no spectrum could be textualized", "negative intensity")
+    nothing_written(tmp_path, "out.parquet")
+
+
+def test_msms_template_needs_a_precursor(cli, data, tmp_path):
+    result = cli("textualize", "-q", data / "ei_queries.msp", "-o", tmp_path / "out.parquet", "--template", "msms")
+    fails(result, 3, "no precursor m/z")
+
+
+def test_parquet_from_another_tool_is_refused(cli, tmp_path):
+    pq.write_table(pa.table({"id": ["a"], "text": ["x"]}), tmp_path / "other.parquet")
+    # The input is checked before any model is loaded: the unknown model name never comes into play.
+    fails(cli("embed", "-q", tmp_path / "other.parquet", "-o", tmp_path / "out.parquet", "--model", "nope"), 4,
+          "other.parquet", "no llm4ms provenance")
+    nothing_written(tmp_path, "out.parquet")
+    fails(cli("build-index", tmp_path / "other.parquet", "-o", tmp_path / "x.index"), 4,
+          "other.parquet", "no llm4ms provenance")
+    nothing_written(tmp_path, "x.index")
+
+
+def test_spectra_file_given_where_parquet_is_needed(cli, data, tmp_path):
+    fails(cli("build-index", data / "ms2_queries.mgf", "-o", tmp_path / "x.index"), 3,
+          "ms2_queries.mgf: not a Parquet file")
+    nothing_written(tmp_path, "x.index")
+
+
+def test_spectra_table_is_not_an_embeddings_table(cli, data, tmp_path):
+    cli("textualize", "-q", data / "ms2_queries.mgf", "-o", tmp_path / "q.parquet")
+    fails(cli("build-index", tmp_path / "q.parquet", "-o", tmp_path / "x.index"), 4,
+          "q.parquet: is an llm4ms.spectra table")
+
+
+def test_not_an_index(cli, data, tmp_path, tiny_model):
+    cli("textualize", "-q", data / "ms2_queries.mgf", "-o", tmp_path / "q.parquet")
+    cli("embed", "-q", tmp_path / "q.parquet", "-o", tmp_path / "q.emb.parquet", "--model", tiny_model)
+    fails(cli("search", "-q", tmp_path / "q.emb.parquet", tmp_path / "q.parquet", "-o", tmp_path / "hits.tsv"), 3,
+          "q.parquet: not an llm4ms index file")
+    nothing_written(tmp_path, "hits.tsv")
+
+
+def test_index_from_another_model_is_refused(cli, data, tmp_path, tiny_model, other_tiny_model):
+    cli("textualize", "-q", data / "ms2_queries.mgf", "-o", tmp_path / "q.parquet")
+    cli("embed", "-q", tmp_path / "q.parquet", "-o", tmp_path / "a.parquet", "--model", tiny_model)
+    cli("embed", "-q", tmp_path / "q.parquet", "-o", tmp_path / "b.parquet", "--model", other_tiny_model)
+    cli("build-index", tmp_path / "b.parquet", "-o", tmp_path / "b.index")
+    line = fails(cli("search", "-q", tmp_path / "a.parquet", tmp_path / "b.index", "-o", tmp_path / "hits.tsv"), 4,
+                 "a.parquet was embedded with", "b.index with", "E_INCOMPATIBLE")
+    assert tiny_model.name in line and other_tiny_model.name in line
+    nothing_written(tmp_path, "hits.tsv")
+
+
+def test_other_textualization_is_refused(cli, data, tmp_path, tiny_model):
+    cli("textualize", "-q", data / "ms2_queries.mgf", "-o", tmp_path / "q.parquet")
+    cli("textualize", "-q", data / "ms2_library.mgf", "-o", tmp_path / "l.parquet", "--top-n", "10")
+    for name in ("q", "l"):
+        cli("embed", "-q", tmp_path / f"{name}.parquet", "-o", tmp_path / f"{name}.emb.parquet", "--model", tiny_model)
+    cli("build-index", tmp_path / "l.emb.parquet", "-o", tmp_path / "l.index")
+    fails(cli("search", "-q", tmp_path / "q.emb.parquet", tmp_path / "l.index", "-o", tmp_path / "hits.tsv"), 4,
+          "was textualized with", '"top_n": 10')
+
+
+def test_score_needs_an_inchikey_for_every_query(cli, data, tmp_path):
+    text = (data / "ms2_queries.mgf").read_text()
+    first = text.index("INCHIKEY=")
+    text = text[:first] + text[text.index("\n", first) + 1:]
+    text = text.replace("INCHI=", "X_INCHI=", 1).replace("SMILES=", "X_SMILES=", 1)  # nothing to derive it from
+    (tmp_path / "q.mgf").write_text(text)
+    cli("textualize", "-q", tmp_path / "q.mgf", "-o", tmp_path / "q.parquet")
+    (tmp_path / "hits.tsv").write_text("query_id\trank\tscore\tlibrary_id\tinchikey\n")
+    fails(cli("score", tmp_path / "hits.tsv", "--truth", tmp_path / "q.parquet", "--summary", tmp_path / "s.json"),
+          3, "q.parquet: spectrum MSBNK-", "no valid InChIKey")
+    nothing_written(tmp_path, "s.json")
+
+
+def test_score_refuses_hits_of_other_queries(cli, data, tmp_path):
+    cli("textualize", "-q", data / "ms2_queries.mgf", "-o", tmp_path / "q.parquet")
+    (tmp_path / "hits.tsv").write_text("query_id\trank\tscore\tlibrary_id\tinchikey\nsomeone-else\t1\t0.9\tx\t\n")
+    fails(cli("score", tmp_path / "hits.tsv", "--truth", tmp_path / "q.parquet"), 3, "someone-else", "is not in")
+
+
+def test_output_folder_missing(cli, data, tmp_path):
+    fails(cli("textualize", "-q", data / "ms2_queries.mgf", "-o", tmp_path / "no" / "out.parquet"), 3,
+          "output folder")
+
+
+def test_unknown_model(cli, data, tmp_path):
+    cli("textualize", "-q", data / "ms2_queries.mgf", "-o", tmp_path / "q.parquet")
+    fails(cli("embed", "-q", tmp_path / "q.parquet", "-o", tmp_path / "out.parquet", "--model", "no-such-model"), 5,
+          "no-such-model: not a model alias")
+    nothing_written(tmp_path, "out.parquet")

@@ -1,0 +1,64 @@
+import faiss
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from llm4ms.index import LibraryIndex, SearchSettings, search_index
+
+
+def make_index(vectors, inchikeys, precursors):
+    vectors = np.asarray(vectors, dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    flat = faiss.IndexFlatIP(vectors.shape[1])
+    flat.add(vectors)
+    library = pa.table({"id": [f"s{i}" for i in range(len(vectors))], "inchikey": inchikeys,
+                        "precursor_mz": pa.array(precursors, pa.float64())})
+    return LibraryIndex(flat, library, {}, "test.index"), vectors
+
+
+@pytest.fixture
+def crowded():
+    """Ten spectra of compound A nearest the query, then B and C: the search must look past A's copies."""
+    rng = np.random.default_rng(0)
+    query = np.ones(8)
+    near = [query + rng.normal(0, 0.01, 8) for _ in range(10)]
+    vectors = near + [query + rng.normal(0, 0.3, 8), query + rng.normal(0, 0.6, 8), -query]
+    keys = ["AAAAAAAAAAAAAA-UHFFFAOYSA-N"] * 10 + ["BBBBBBBBBBBBBB-UHFFFAOYSA-N", None, "CCCCCCCCCCCCCC-N"]
+    precursors = [100.0] * 10 + [200.0, 200.001, None]
+    index, _ = make_index(vectors, keys, precursors)
+    return index, (query / np.linalg.norm(query)).astype(np.float32)[None]
+
+
+def test_compound_grouping_widens_until_k_distinct(crowded):
+    index, query = crowded
+    hits = search_index(index, query, [None], SearchSettings(k=3, group="compound"))[0]
+    assert [index.library.column("id")[i].as_py() for i, _ in hits][1:] == ["s10", "s11"]
+    assert hits[0][0] < 10  # the best of A's ten spectra represents A
+    assert [s for _, s in hits] == sorted([s for _, s in hits], reverse=True)
+
+
+def test_spectrum_grouping_returns_spectra(crowded):
+    index, query = crowded
+    hits = search_index(index, query, [None], SearchSettings(k=3, group="spectrum"))[0]
+    assert all(i < 10 for i, _ in hits) and len(hits) == 3
+
+
+def test_k_larger_than_library(crowded):
+    index, query = crowded
+    hits = search_index(index, query, [None], SearchSettings(k=50, group="compound"))[0]
+    assert len(hits) == 4  # A, B, the structureless one, C
+
+
+@pytest.mark.parametrize("window, unit, expected", [
+    (0.01, "da", {"s10", "s11"}), (1.0, "ppm", {"s10"}), (10.0, "ppm", {"s10", "s11"})])
+def test_precursor_window(crowded, window, unit, expected):
+    index, query = crowded
+    hits = search_index(index, query, [200.0], SearchSettings(k=5, group="spectrum", window=window,
+                                                              window_unit=unit))[0]
+    assert {index.library.column("id")[i].as_py() for i, _ in hits} == expected
+
+
+def test_window_without_candidates_or_precursor(crowded):
+    index, query = crowded
+    settings = SearchSettings(k=5, window=0.01)
+    assert search_index(index, np.repeat(query, 2, axis=0), [500.0, None], settings) == [[], []]

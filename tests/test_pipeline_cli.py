@@ -1,0 +1,124 @@
+"""The five commands end to end on the bundled test data, with a tiny random Llama for speed."""
+
+import json
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+
+from llm4ms.tables import PROVENANCE_KEY
+
+
+@pytest.fixture
+def ei(cli, work, tiny_model):
+    """EI library index and query embeddings made with the tiny model."""
+    for role in ("library", "queries"):
+        assert cli("textualize", "-q", work / f"ei_{role}.msp", "-o", work / f"{role}.parquet").exit_code == 0
+        result = cli("embed", "-q", work / f"{role}.parquet", "-o", work / f"{role}.emb.parquet", "--model", tiny_model)
+        assert result.exit_code == 0, result.stderr
+    assert cli("build-index", work / "library.emb.parquet", "-o", work / "library.index").exit_code == 0
+    return work
+
+
+def provenance(path):
+    return json.loads(pq.read_schema(path).metadata[PROVENANCE_KEY])
+
+
+def test_textualize_table_keeps_peaks_metadata_and_template(cli, work):
+    result = cli("textualize", work / "ms2_queries.mzML", work / "ei_queries.msp", "-o", work / "mixed.parquet")
+    assert result.exit_code == 0
+    assert "wrote 24 spectra (msms: 12, paper-ei: 12)" in result.stderr and "scan=0" in result.stderr
+    table = pq.read_table(work / "mixed.parquet").to_pylist()
+    assert [r["template"] for r in table] == ["msms"] * 12 + ["paper-ei"] * 12
+    assert table[0]["id"] == "scan=1" and table[0]["text"].startswith("MS2 precursor ")
+    assert table[12]["text"].startswith("Instruction: This is a mass spectra:  Key Peaks: base_peak@")
+    assert all(len(r["mz"]) == len(r["intensities"]) > 0 and max(r["intensities"]) == 1.0 for r in table)
+    assert table[12]["inchikey"] and table[12]["smiles"] and table[12]["source_file"] == "ei_queries.msp"
+    assert json.loads(table[12]["metadata_json"])["license"] == "CC BY"
+    prov = provenance(work / "mixed.parquet")
+    assert prov["format"] == "llm4ms.spectra" and prov["history"][0]["step"] == "textualize"
+    assert prov["textualization"]["templates"]["paper-ei"] == {"top_n": 30, "threshold": 0.005, "decimals": 0}
+
+
+def test_spectra_parquet_is_read_back_losslessly(cli, work):
+    assert cli("textualize", "-q", work / "ms2_queries.mgf", "-o", work / "a.parquet").exit_code == 0
+    assert cli("textualize", "-q", work / "a.parquet", "-o", work / "b.parquet").exit_code == 0
+    a, b = pq.read_table(work / "a.parquet"), pq.read_table(work / "b.parquet")
+    columns = [c for c in a.column_names if c not in ("source_file",)]
+    assert a.select(columns).equals(b.select(columns))
+
+
+def test_pipeline_end_to_end_with_tiny_model(cli, ei):
+    result = cli("search", ei / "queries.emb.parquet", ei / "library.index", "-o", ei / "hits.parquet")
+    assert result.exit_code == 0, result.stderr
+    hits = pq.read_table(ei / "hits.parquet").to_pylist()
+    queries = pq.read_table(ei / "queries.parquet", columns=["id"]).column("id").to_pylist()
+    assert sorted({h["query_id"] for h in hits}) == sorted(queries)
+    for query in queries:
+        rows = [h for h in hits if h["query_id"] == query]
+        assert [h["rank"] for h in rows] == list(range(1, 11))
+        assert all(a["score"] >= b["score"] for a, b in zip(rows, rows[1:]))
+        assert len({h["inchikey"][:14] for h in rows}) == 10  # ranked over distinct compounds
+    result = cli("score", ei / "hits.parquet", "--truth", ei / "queries.parquet", "-o", ei / "per_query.tsv",
+                 "--summary", ei / "summary.json", "--plot", ei / "recall.png")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads((ei / "summary.json").read_text())
+    assert summary["n_queries"] == 12
+    assert 0 <= summary["recall@1"] <= summary["recall@5"] <= summary["recall@10"] <= 1
+    assert result.stdout.startswith("12 queries: Recall@1 ")
+    assert (ei / "recall.png").read_bytes()[:4] == b"\x89PNG"
+    lines = (ei / "per_query.tsv").read_text().splitlines()
+    assert lines[0].split("\t")[:4] == ["query_id", "name", "inchikey", "rank"] and len(lines) == 13
+
+
+def test_embeddings_are_normalised_and_deterministic(cli, ei, tiny_model):
+    table = pq.read_table(ei / "queries.emb.parquet")
+    import numpy as np
+
+    vectors = np.asarray(table.column("embedding").to_pylist(), dtype=np.float32)
+    assert vectors.shape == (12, 32) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    again = ei / "again.emb.parquet"
+    assert cli("embed", "-q", ei / "queries.parquet", "-o", again, "--model", tiny_model,
+               "--batch-size", "5").exit_code == 0
+    first = (ei / "queries.emb.parquet").read_bytes()
+    assert cli("embed", "-q", ei / "queries.parquet", "-o", again, "--model", tiny_model).exit_code == 0
+    assert again.read_bytes() == first
+    prov = provenance(again)
+    assert prov["model"]["layers"] == 2 and prov["model"]["adapter"] is None and prov["model"]["dim"] == 32
+    assert [s["step"] for s in prov["history"]] == ["textualize", "embed"]
+    assert cli("build-index", ei / "library.emb.parquet", "-o", ei / "again.index").exit_code == 0
+    assert (ei / "again.index").read_bytes() == (ei / "library.index").read_bytes()
+
+
+def test_search_tsv_spectrum_grouping_and_window(cli, work, tiny_model):
+    for role in ("library", "queries"):
+        cli("textualize", "-q", work / f"ms2_{role}.mgf", "-o", work / f"{role}.parquet")
+        cli("embed", "-q", work / f"{role}.parquet", "-o", work / f"{role}.emb.parquet", "--model", tiny_model)
+    cli("build-index", work / "library.emb.parquet", "-o", work / "library.index")
+    result = cli("search", work / "queries.emb.parquet", work / "library.index", "-o", work / "hits.tsv",
+                 "--group", "spectrum", "-k", "3", "--precursor-window", "10", "--window-unit", "ppm")
+    assert result.exit_code == 0, result.stderr
+    lines = (work / "hits.tsv").read_text().splitlines()
+    assert lines[0].startswith("# llm4ms {") and lines[1].split("\t")[:4] == ["query_id", "rank", "score", "library_id"]
+    rows = [dict(zip(lines[1].split("\t"), line.split("\t"))) for line in lines[2:]]
+    for row in rows:
+        if row["rank"]:
+            q, lib = float(row["query_precursor_mz"]), float(row["library_precursor_mz"])
+            assert abs(q - lib) <= q * 10e-6 + 1e-9
+    assert {r["query_id"] for r in rows} == set(pq.read_table(work / "queries.parquet").column("id").to_pylist())
+    result = cli("score", work / "hits.tsv", "--truth", work / "queries.parquet")
+    assert result.exit_code == 0 and "Recall@10" in result.stdout
+
+
+def test_unix_pipe_with_dashes(work, tiny_model):
+    llm4ms = [sys.executable, "-m", "llm4ms.cli.main"]
+    cmd = (f"{' '.join(llm4ms)} textualize -q ei_library.msp -o - | {' '.join(llm4ms)} embed -q - -o - "
+           f"--model {tiny_model} | {' '.join(llm4ms)} build-index - -o lib.index && "
+           f"cat ei_queries.msp | {' '.join(llm4ms)} textualize -q - -o - | "
+           f"{' '.join(llm4ms)} embed -q - -o - --model {tiny_model} > q.parquet && "
+           f"{' '.join(llm4ms)} search -q q.parquet lib.index -o - | "
+           f"{' '.join(llm4ms)} score - --truth q.parquet")
+    done = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], cwd=work, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("12 queries: Recall@1 ") and done.stdout.count("\n") == 1

@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+
+from llm4ms.textualize import TextSettings, choose_template, textualize
+from llm4ms.textualize.peaks import select_peaks
+from llm4ms.textualize.templates import PAPER_PREFIX
+
+# Toluene-like EI spectrum: the 0.4 % peak at m/z 27 falls under the paper's 0.5 % threshold.
+MZ = [27.0, 39.0, 51.0, 63.0, 65.0, 91.0, 92.0]
+INTENSITY = [0.4, 5.0, 3.0, 3.0, 10.0, 100.0, 60.0]
+
+
+def test_paper_template_reproduces_the_papers_text():
+    text, problem = textualize(MZ, INTENSITY, None, "paper-ei", TextSettings())
+    assert problem is None
+    assert text == ("Instruction: This is a mass spectra:  Key Peaks: base_peak@91,max_peak@92,max_peak@65,"
+                    "extra_peak@39,extra_peak@51,extra_peak@63,max_peak@92")
+
+
+def test_paper_template_keeps_top_n_and_closes_with_highest_kept_mz():
+    mz = np.arange(40, 100, dtype=float)  # 60 peaks, the strongest at the lowest m/z
+    intensity = np.linspace(100, 10, 60)
+    text, _ = textualize(mz, intensity, None, "paper-ei", TextSettings())
+    labels = text[len(PAPER_PREFIX):].split(",")
+    assert len(labels) == 31  # the 30 strongest + closing max_peak
+    assert labels[0] == "base_peak@40" and labels[29] == "extra_peak@69"
+    assert labels[-1] == "max_peak@69"  # highest m/z among the kept peaks, not of the whole spectrum
+
+
+def test_ties_in_intensity_go_to_lower_mz_and_rounding_merges_peaks():
+    peaks = select_peaks([100.04, 100.01, 50.0, 70.0], [10.0, 30.0, 50.0, 50.0], top_n=10, threshold=0.0,
+                         decimals=1)
+    assert [mz for mz, _ in peaks] == [50.0, 70.0, 100.0]
+    assert peaks[2][1] == pytest.approx(0.6)  # 100.04 and 100.01 merged by their maximum (30)
+
+
+def test_msms_template_carries_precursor_and_decimals():
+    text, _ = textualize([60.0444, 91.0542, 119.0491], [20.0, 100.0, 50.0], 188.0706, "msms",
+                         TextSettings(decimals=2))
+    assert text == "MS2 precursor 188.07 peaks: 91.05 119.05 60.04"
+    text, _ = textualize([60.0444, 91.0542, 119.0491], [20.0, 100.0, 50.0], 188.0706, "msms", TextSettings())
+    assert text == "MS2 precursor 188.1 peaks: 91.1 119.0 60.0"
+
+
+def test_msms_without_precursor_is_a_reason_not_a_text():
+    text, problem = textualize([91.0], [1.0], None, "msms", TextSettings(template="msms"))
+    assert text is None and "precursor" in problem
+
+
+def test_threshold_can_leave_nothing():
+    text, problem = textualize([10.0, 20.0], [0.0, 0.0], None, "paper-ei", TextSettings())
+    assert text is None and "threshold" in problem
+
+
+@pytest.mark.parametrize("precursor, level, expected", [
+    (188.07, 2, "msms"), (188.07, None, "msms"), (188.07, 1, "paper-ei"), (None, 2, "paper-ei"),
+    (None, None, "paper-ei")])
+def test_auto_template_choice(precursor, level, expected):
+    assert choose_template(TextSettings(), precursor, level) == expected
+    assert choose_template(TextSettings(template="paper-ei"), precursor, level) == "paper-ei"
+
+
+def test_identity_ignores_mode_but_not_settings():
+    assert TextSettings("auto").identity() == TextSettings("paper-ei").identity()
+    assert TextSettings(top_n=10).identity() != TextSettings().identity()
+    # The paper's text is integer m/z whatever --decimals says; only msms changes.
+    ids = TextSettings(decimals=3).identity()["templates"]
+    assert ids["paper-ei"]["decimals"] == 0 and ids["msms"]["decimals"] == 3

@@ -1,0 +1,93 @@
+"""The LLM2Vec spectrum encoder: bidirectional attention, mean pooling, L2-normalised float32 vectors."""
+
+import numpy as np
+
+from ..errors import ModelError
+from .resolve import ResolvedModel
+
+# LLM2Vec splits "instruction<SEP>text" and pools over the text part only. Putting the separator first
+# pools over the whole spectrum text; without it llm2vec's embed mask would be empty.
+_SEPARATOR = "!@#$%^&*()"
+
+
+def pick_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelError("--device cuda was asked for, but torch sees no CUDA GPU",
+                         hint="use --device cpu, or install a CUDA build of torch")
+    return device
+
+
+def pick_dtype(dtype: str, device: str):
+    import torch
+
+    if dtype == "auto":
+        dtype = "bfloat16" if device == "cuda" else "float32"
+    return getattr(torch, dtype)
+
+
+class SpectrumEncoder:
+    def __init__(self, model: ResolvedModel, adapter_path: str | None = None, adapter: dict | None = None,
+                 device: str = "auto", dtype: str = "auto", layers: int | None = None, max_length: int = 512):
+        import torch
+        from llm2vec import LLM2Vec
+        from transformers import AutoConfig, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()  # llm2vec's forward trips a deprecation notice on every load
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(dtype, self.device)
+        try:
+            config = AutoConfig.from_pretrained(model.path)
+            model_class = LLM2Vec._get_model_class(type(config).__name__, enable_bidirectional=True)
+            tokenizer = AutoTokenizer.from_pretrained(model.path)
+            network = model_class.from_pretrained(model.path, torch_dtype=self.dtype)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{model.name}: cannot load model from {model.path} ({exc})")
+        if adapter_path:
+            from peft import PeftModel
+
+            network = PeftModel.from_pretrained(network, adapter_path).merge_and_unload()
+        total = len(network.layers)
+        if layers is not None:
+            if not 1 <= layers <= total:
+                raise ModelError(f"--layers {layers}: {model.name} has {total} layers")
+            # Later layers are dropped after merging the adapter, so adapters trained either way load.
+            network.layers = network.layers[:layers]
+            network.config.num_hidden_layers = layers
+        tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
+        tokenizer.padding_side = "left"  # llm2vec's pooling assumes left padding
+        self.encoder = LLM2Vec(network.to(self.device).eval(), tokenizer, pooling_mode="mean",
+                               max_length=max_length, skip_instruction=True)
+        self.tokenizer = tokenizer
+        self.torch = torch
+        self.record = {
+            "name": model.name, "fingerprint": model.fingerprint, "adapter": adapter,
+            "layers": layers or total, "total_layers": total, "pooling": "mean", "max_length": max_length,
+            "dim": int(network.config.hidden_size), "encoder": "llm2vec-bidirectional",
+        }
+        self.truncated = 0
+
+    def token_lengths(self, texts: list[str]) -> list[int]:
+        return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+    def encode(self, texts: list[str], batch_size: int, progress=None) -> np.ndarray:
+        """Vectors in input order. Batches are formed from length-sorted texts to waste little padding."""
+        lengths = self.token_lengths(texts)
+        self.truncated += sum(n > self.encoder.max_length for n in lengths)
+        order = np.argsort(-np.asarray(lengths), kind="stable")
+        out = np.empty((len(texts), self.record["dim"]), dtype=np.float32)
+        with self.torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                rows = order[start:start + batch_size]
+                features = self.encoder.tokenize([_SEPARATOR + texts[i] for i in rows])
+                features = {k: v.to(self.device) for k, v in features.items()}
+                vectors = self.encoder.forward(features).float()
+                vectors = self.torch.nn.functional.normalize(vectors, dim=-1)
+                out[rows] = vectors.cpu().numpy()
+                if progress is not None:
+                    progress.update(len(rows))
+        return out

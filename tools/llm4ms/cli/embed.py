@@ -1,0 +1,41 @@
+import time
+
+import click
+
+from ..backbone import DEFAULT_MODEL
+from .common import shown, handles_errors, output_option, progress_factory, quiet_option, report
+
+
+@click.command("embed")
+@click.argument("spectra")
+@output_option
+@click.option("--model", default=DEFAULT_MODEL, show_default=True,
+              help="Backbone: an alias, a GGUF file, a Hugging Face folder, or a hub id.")
+@click.option("--adapter", type=click.Path(exists=True, file_okay=False), help="PEFT LoRA adapter folder.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]), default="auto",
+              show_default=True, help="auto: float32 on CPU, bfloat16 on CUDA.")
+@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
+@click.option("--layers", type=click.IntRange(1), help="Use only the first N transformer layers.")
+@click.option("--max-length", type=click.IntRange(8), default=512, show_default=True, help="Tokens per text.")
+@click.option("--threads", type=click.IntRange(1), help="CPU threads for torch (default: torch's choice).")
+@quiet_option
+@handles_errors("embed")
+def embed_command(spectra, output, model, adapter, device, dtype, batch_size, layers, max_length, threads, quiet):
+    """Embed the texts of a spectra table (- for stdin) with the LLM2Vec encoder."""
+    from ..steps.embed import embed_table, load_encoder
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    start = time.perf_counter()
+    count, encoder = embed_table(spectra, output, lambda: load_encoder(model, adapter, device, dtype, layers,
+                                                                       max_length),
+                                 batch_size, progress_factory=progress_factory(quiet, "spectra", "embed"))
+    seconds = time.perf_counter() - start
+    if encoder.truncated:
+        report("embed", f"warning: {encoder.truncated} texts were longer than --max-length {max_length} tokens "
+                        "and were truncated")
+    report("embed", f"embedded {count} spectra with {model} on {encoder.device} in {seconds:.1f} s "
+                    f"({count / max(seconds, 1e-9):.1f} spectra/s) to {shown(output)}")

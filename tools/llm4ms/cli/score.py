@@ -1,0 +1,25 @@
+import click
+
+from .common import handles_errors
+
+
+@click.command("score")
+@click.argument("hits")
+@click.option("--truth", required=True, help="The queries' spectra or embeddings table (true compounds).")
+@click.option("-o", "--output", help="Per-query TSV (rank of the true compound, top hit, Tanimoto).")
+@click.option("--summary", help="Summary JSON.")
+@click.option("--plot", help="Recall@k PNG.")
+@click.option("-k", "ks", type=click.IntRange(1), multiple=True, default=(1, 5, 10), show_default=True,
+              help="Recall@k cut-offs (repeat the option).")
+@handles_errors("score")
+def score_command(hits, truth, output, summary, plot, ks):
+    """Score hits (- for stdin) against the true compounds: Recall@k over distinct compounds."""
+    from ..steps.score import score_files
+
+    result = score_files(hits, truth, tuple(sorted(set(ks))), output, summary, plot)
+    line = f"{result['n_queries']} queries: " + ", ".join(
+        f"Recall@{k} {result[f'recall@{k}']:.3f}" for k in result["ks"])
+    if result["mean_top1_tanimoto"] is not None:
+        line += f", mean top-1 Tanimoto {result['mean_top1_tanimoto']:.3f}"
+    # stdout is a summary only when no data goes there.
+    click.echo(line, err="-" in (output, summary, plot))

@@ -1,0 +1,32 @@
+import click
+
+from ..index.search import GROUPS
+from .common import shown, handles_errors, output_option, progress_factory, quiet_option, report
+
+
+@click.command("search")
+@click.argument("queries")
+@click.argument("index")
+@output_option
+@click.option("-k", "--top-k", type=click.IntRange(1), default=10, show_default=True, help="Hits per query.")
+@click.option("--group", type=click.Choice(GROUPS), default="compound", show_default=True,
+              help="compound: k distinct compounds, each by its best spectrum; spectrum: k spectra.")
+@click.option("--precursor-window", type=click.FloatRange(0, min_open=True),
+              help="Only library spectra whose precursor m/z is within this tolerance (MS/MS).")
+@click.option("--window-unit", type=click.Choice(["da", "ppm"]), default="da", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["tsv", "parquet"]),
+              help="Output format (default: parquet for *.parquet, else TSV).")
+@quiet_option
+@handles_errors("search")
+def search_command(queries, index, output, top_k, group, precursor_window, window_unit, fmt, quiet):
+    """Search query embeddings (- for stdin) against a library index."""
+    from ..index import SearchSettings
+    from ..steps.search import search_files
+
+    settings = SearchSettings(top_k, group, precursor_window, window_unit)
+    stats = search_files(queries, index, output, settings, fmt,
+                         progress_factory=progress_factory(quiet, "queries", "search"),
+                         warn=lambda m: report("search", m))
+    report("search", f"searched {stats['queries']} queries, top {top_k} {group}s each, to {shown(output)}"
+           + (f"; {stats['without_hits']} without any hit (rows with empty rank and a note)"
+              if stats["without_hits"] else ""))

@@ -1,0 +1,36 @@
+import click
+
+from ..spectra import FORMATS
+from ..textualize import AUTO, TEMPLATES, TextSettings
+from .common import shown, handles_errors, output_option, progress_factory, quiet_option, report
+
+
+@click.command("textualize")
+@click.argument("inputs", nargs=-1, required=True)
+@output_option
+@click.option("--template", type=click.Choice((AUTO,) + TEMPLATES), default=AUTO, show_default=True,
+              help="auto: msms for MS2 spectra with a precursor m/z, paper-ei otherwise (recorded per row).")
+@click.option("--top-n", type=click.IntRange(1), help="Strongest peaks kept [paper-ei 30, msms 20].")
+@click.option("--threshold", type=click.FloatRange(0, 1), help="Minimum relative intensity [0.005].")
+@click.option("--decimals", type=click.IntRange(0, 6), help="m/z decimals in the msms template [1].")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Input format (default: from name or content).")
+@click.option("--rejected", help="Write rejected spectra (file, position, id, reason) to this TSV.")
+@quiet_option
+@handles_errors("textualize")
+def textualize_command(inputs, output, template, top_n, threshold, decimals, fmt, rejected, quiet):
+    """Read spectra (MGF, MSP, mzML, matchms JSON, llm4ms Parquet; - for stdin) and write a spectra table
+    with one text per spectrum."""
+    from ..steps.textualize import textualize_files, write_rejected
+
+    settings = TextSettings(template, top_n, threshold, decimals)
+    progress = progress_factory(quiet, "spectra", "textualize")(None)
+    result = textualize_files(list(inputs), output, settings, fmt, progress)
+    progress.close()
+    if rejected:
+        write_rejected(result.rejected, rejected)
+    else:
+        for item in result.rejected:
+            report("textualize", item.one_line())
+    mix = ", ".join(f"{k}: {v}" for k, v in sorted(result.templates.items()))
+    report("textualize", f"wrote {result.written} spectra ({mix}) to {shown(output)}; {len(result.rejected)} rejected"
+           + (f" (listed in {rejected})" if rejected and result.rejected else ""))

@@ -1,0 +1,69 @@
+"""The few metadata fields llm4ms relies on, read from matchms's harmonised metadata."""
+
+import json
+import math
+import re
+
+_ID_KEYS = ("spectrum_id", "title", "db#", "accession")
+
+
+def spectrum_id(metadata: dict, native_id: str | None) -> str | None:
+    """The spectrum's own id (SPECTRUM_ID, TITLE, DB#, the mzML native id), so users can join back."""
+    if native_id:
+        return str(native_id)
+    for key in _ID_KEYS:
+        value = metadata.get(key)
+        if value not in (None, ""):
+            return str(value).strip()
+    return None
+
+
+def ms_level(metadata: dict) -> int | None:
+    value = metadata.get("ms_level")
+    if value is None:
+        return None
+    match = re.search(r"\d+", str(value))
+    return int(match.group()) if match else None
+
+
+def precursor_mz(metadata: dict) -> float | None:
+    value = metadata.get("precursor_mz")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
+def ion_mode(metadata: dict) -> str | None:
+    value = str(metadata.get("ionmode") or "").strip().lower()
+    if value in ("positive", "p", "pos", "+"):
+        return "positive"
+    if value in ("negative", "n", "neg", "-"):
+        return "negative"
+    return None
+
+
+def text_field(metadata: dict, key: str) -> str | None:
+    value = metadata.get(key)
+    if value is None:
+        return None
+    value = str(value).strip()
+    return value if value and value.lower() not in ("n/a", "na", "none", "nan") else None
+
+
+def metadata_json(metadata: dict) -> str:
+    return json.dumps(metadata, sort_keys=True, default=str)
+
+
+def compound_fields(metadata: dict) -> dict:
+    return {
+        "precursor_mz": precursor_mz(metadata),
+        "ms_level": ms_level(metadata),
+        "ion_mode": ion_mode(metadata),
+        "name": text_field(metadata, "compound_name"),
+        "inchikey": text_field(metadata, "inchikey"),
+        "smiles": text_field(metadata, "smiles"),
+        "adduct": text_field(metadata, "adduct"),
+        "formula": text_field(metadata, "formula"),
+    }

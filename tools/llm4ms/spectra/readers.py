@@ -1,0 +1,109 @@
+"""One entry point over matchms's importers (MGF, MSP, JSON), pymzml (mzML) and our own Parquet.
+
+Readers never drop a spectrum: each yields a SourcedSpectrum or a Rejected with its reason. A file that
+cannot be parsed at all raises InputError naming the file and the spectrum where parsing stopped.
+"""
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+from matchms import Spectrum
+from matchms.importing import load_from_json, load_from_mgf, load_from_msp
+
+from ..errors import InputError
+from .record import Rejected, SourcedSpectrum
+
+FORMATS = ("mgf", "msp", "mzml", "json", "parquet")
+_SUFFIXES = {".mgf": "mgf", ".msp": "msp", ".mzml": "mzml", ".json": "json", ".parquet": "parquet"}
+
+# How each text format starts a record; matchms's MSP reader silently drops a record cut off at the end of
+# the file, so records are counted independently and a shortfall is an error.
+_RECORD_START = {"msp": re.compile(rb"^\s*name\s*:", re.I | re.M), "mgf": re.compile(rb"^\s*BEGIN IONS", re.M)}
+
+# matchms warns once per spectrum about missing metadata it does not need here (EI has no precursor).
+logging.getLogger("matchms").setLevel(logging.ERROR)
+
+
+def detect_format(path: Path, name: str) -> str:
+    """Format from the file name, else from the first bytes (stdin, Galaxy's dataset_N.dat)."""
+    suffix = _SUFFIXES.get(path.suffix.lower())
+    if suffix:
+        return suffix
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+    if "BEGIN IONS" in text:
+        return "mgf"
+    if text.startswith("<?xml") or "<mzML" in text or "<indexedmzML" in text:
+        return "mzml"
+    if text[:1] in "[{":
+        return "json"
+    if any(line.split(":", 1)[0].strip().lower() in ("name", "db#", "num peaks")
+           for line in text.splitlines()[:50] if ":" in line):
+        return "msp"
+    raise InputError(f"{name}: cannot tell the spectra format (not MGF, MSP, mzML, matchms JSON or llm4ms Parquet)",
+                     hint="give the file a .mgf/.msp/.mzML/.json/.parquet name or pass --format")
+
+
+def read_spectra(path: Path, name: str, fmt: str):
+    """Yield SourcedSpectrum or Rejected for every spectrum of the file, in file order."""
+    if fmt == "mzml":
+        from .mzml import read_mzml
+        yield from read_mzml(path, name)
+        return
+    if fmt == "parquet":
+        yield from _read_parquet(path, name)
+        return
+    loader = {"mgf": load_from_mgf, "msp": load_from_msp, "json": load_from_json}[fmt]
+    position = 0
+    try:
+        for spectrum in loader(str(path)):
+            if spectrum is None:  # matchms's JSON importer yields None for records it cannot use
+                yield Rejected(name, position, None, "matchms could not build a spectrum from this record")
+            else:
+                yield SourcedSpectrum(spectrum, name, position)
+            position += 1
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{name}: spectrum {position + 1}: not a text file ({exc.reason} at byte {exc.start})")
+    except Exception as exc:  # matchms/pyteomics raise many kinds; all mean the file cannot be read on
+        raise InputError(f"{name}: spectrum {position + 1}: cannot parse {fmt.upper()} "
+                         f"({type(exc).__name__}: {exc})")
+    if position == 0:
+        raise InputError(f"{name}: no spectra found in this {fmt.upper()} file")
+    expected = _count_records(path, fmt)
+    if expected is not None and expected > position:
+        raise InputError(f"{name}: spectrum {position + 1}: incomplete record ({expected} records start in the file, "
+                         f"{position} could be read); is the file truncated?")
+
+
+def _count_records(path: Path, fmt: str) -> int | None:
+    pattern = _RECORD_START.get(fmt)
+    if pattern is None:
+        return None
+    count = 0
+    with open(path, "rb") as handle:
+        for line in handle:
+            count += bool(pattern.match(line))
+    return count
+
+
+def _read_parquet(path: Path, name: str):
+    from .. import tables
+
+    tables.read_provenance(path, name, (tables.SPECTRA, tables.EMBEDDINGS))
+    columns = ["id", "mz", "intensities", "metadata_json", "source_file", "source_index"]
+    position = 0
+    for batch in tables.iter_table_batches(path, 4096, columns):
+        for row in batch.to_pylist():
+            metadata = json.loads(row["metadata_json"] or "{}")
+            metadata.setdefault("spectrum_id", row["id"])
+            spectrum = Spectrum(mz=np.asarray(row["mz"], dtype=float),
+                                intensities=np.asarray(row["intensities"], dtype=float),
+                                metadata=metadata, metadata_harmonization=False)
+            yield SourcedSpectrum(spectrum, name, position, native_id=row["id"])
+            position += 1

@@ -1,0 +1,57 @@
+"""Spectra table → embeddings table, chunk by chunk, so a large library never sits in memory at once."""
+
+import contextlib
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .. import tables
+from ..backbone import resolve_adapter, resolve_model
+from ..backbone.encoder import SpectrumEncoder
+from ..errors import InputError
+from ..streams import atomic_output, display_name, input_path
+
+
+def load_encoder(model: str, adapter: str | None, device: str, dtype: str, layers: int | None,
+                 max_length: int) -> SpectrumEncoder:
+    return SpectrumEncoder(resolve_model(model), adapter_path=adapter, adapter=resolve_adapter(adapter),
+                           device=device, dtype=dtype, layers=layers, max_length=max_length)
+
+
+def embed_table(source: str, output: str, encoder, batch_size: int = 16, chunk_rows: int = 1024,
+                progress_factory=None) -> int:
+    """``encoder`` is a SpectrumEncoder, or a callable making one: it is called only once the input has
+    been checked, so a wrong file fails in a second, not after loading a model."""
+    name = display_name(source)
+    with contextlib.ExitStack() as stack:
+        path = input_path(source, stack)
+        provenance = tables.read_provenance(path, name, (tables.SPECTRA, tables.EMBEDDINGS))
+        if not isinstance(encoder, SpectrumEncoder):
+            encoder = encoder()
+        parquet = pq.ParquetFile(path)
+        total = parquet.metadata.num_rows
+        step = tables.step_record("embed", {"model": encoder.record["name"], "device": encoder.device,
+                                            "dtype": str(encoder.dtype).replace("torch.", ""),
+                                            "batch_size": batch_size}, [source])
+        out_provenance = tables.new_provenance(tables.EMBEDDINGS, step, provenance["textualization"],
+                                               encoder.record, provenance["history"])
+        schema = tables.with_provenance(tables.embeddings_schema(encoder.record["dim"]), out_provenance)
+        columns = [f.name for f in tables.SPECTRA_FIELDS]
+        progress = progress_factory(total) if progress_factory else None
+        done = 0
+        with atomic_output(output, ".parquet") as tmp, pq.ParquetWriter(tmp, schema) as writer:
+            for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
+                texts = batch.column("text").to_pylist()
+                missing = [i for i, t in enumerate(texts) if not t]
+                if missing:
+                    ident = batch.column("id")[missing[0]].as_py()
+                    raise InputError(f"{name}: spectrum {done + missing[0] + 1} ({ident}): empty text",
+                                     hint="re-run llm4ms textualize")
+                vectors = encoder.encode(texts, batch_size, progress)
+                embedding = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), encoder.record["dim"])
+                table = pa.Table.from_batches([batch]).append_column(schema.field("embedding"), embedding)
+                writer.write_table(table.cast(schema))
+                done += len(texts)
+        if progress is not None:
+            progress.close()
+    return done, encoder

@@ -1,0 +1,115 @@
+"""Hits + truth → per-query TSV, summary JSON and a Recall@k plot."""
+
+import contextlib
+import json
+
+import pyarrow.parquet as pq
+
+from .. import tables
+from ..errors import InputError
+from ..scoring import TanimotoCache, compound_ranks, inchikey_block, recall_at_k
+from ..scoring.plot import plot_recall
+from ..streams import atomic_output, display_name, input_path
+from .search import TSV_PREFIX
+
+DEFAULT_KS = (1, 5, 10)
+
+
+def read_hits(source: str, stack) -> tuple[list[dict], dict | None]:
+    """Rows of a hits table (Parquet or llm4ms TSV), and its provenance."""
+    name = display_name(source)
+    path = input_path(source, stack)
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic == b"PAR1":
+        provenance = tables.read_provenance(path, name, (tables.HITS,))
+        return pq.read_table(path).to_pylist(), provenance
+    provenance = None
+    with open(path, encoding="utf-8", errors="strict") as handle:
+        try:
+            lines = handle.read().splitlines()
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{name}: not a hits table (binary content at byte {exc.start})")
+    if lines and lines[0].startswith(TSV_PREFIX):
+        provenance = json.loads(lines.pop(0)[len(TSV_PREFIX):])
+    if not lines or "query_id" not in lines[0].split("\t"):
+        raise InputError(f"{name}: line 1: not a hits table (no query_id column)",
+                         hint="score reads the output of 'llm4ms search'")
+    header = lines[0].split("\t")
+    rows = []
+    for number, line in enumerate(lines[1:], start=2 + (provenance is not None)):
+        cells = line.split("\t")
+        if len(cells) != len(header):
+            raise InputError(f"{name}: line {number}: {len(cells)} columns, header has {len(header)}")
+        row = dict(zip(header, (c or None for c in cells)))
+        row["rank"] = int(row["rank"]) if row.get("rank") else None
+        row["score"] = float(row["score"]) if row.get("score") else None
+        rows.append(row)
+    return rows, provenance
+
+
+def read_truth(source: str, stack) -> list[dict]:
+    name = display_name(source)
+    path = input_path(source, stack)
+    tables.read_provenance(path, name, (tables.SPECTRA, tables.EMBEDDINGS))
+    rows = pq.read_table(path, columns=["id", "inchikey", "smiles", "name", "source_file", "source_index"]).to_pylist()
+    for row in rows:
+        if inchikey_block(row["inchikey"]) is None:
+            raise InputError(f"{name}: spectrum {row['id']} ({row['source_file']}, spectrum "
+                             f"{row['source_index'] + 1}): no valid InChIKey ({row['inchikey']!r}); scoring needs "
+                             "the true compound of every query", hint="score only annotated queries")
+    return rows
+
+
+def score_files(hits_source: str, truth_source: str, ks=DEFAULT_KS, per_query: str | None = None,
+                summary: str | None = None, plot: str | None = None) -> dict:
+    with contextlib.ExitStack() as stack:
+        hits, hits_provenance = read_hits(hits_source, stack)
+        truth_rows = read_truth(truth_source, stack)
+    truth = {row["id"]: inchikey_block(row["inchikey"]) for row in truth_rows}
+    by_query: dict[str, list] = {}
+    for row in sorted((r for r in hits if r["rank"] is not None), key=lambda r: (r["query_id"], r["rank"])):
+        by_query.setdefault(row["query_id"], []).append(row)
+    unknown = sorted(set(r["query_id"] for r in hits) - set(truth))
+    if unknown:
+        raise InputError(f"{display_name(hits_source)}: query {unknown[0]} (and {len(unknown) - 1} more) is not in "
+                         f"{display_name(truth_source)}", hint="pass the queries file that was searched as --truth")
+    ranks = compound_ranks({q: [(r["library_id"], r["inchikey"]) for r in rs] for q, rs in by_query.items()}, truth)
+    fingerprints = TanimotoCache()
+    records = []
+    for row in truth_rows:
+        top = by_query.get(row["id"], [None])[0]
+        records.append({
+            "query_id": row["id"], "name": row["name"], "inchikey": row["inchikey"],
+            "rank": ranks[row["id"]],
+            "top1_id": top and top["library_id"], "top1_name": top and top["name"],
+            "top1_inchikey": top and top["inchikey"], "top1_score": top and top["score"],
+            "top1_tanimoto": fingerprints.similarity(row["smiles"], top and top["smiles"]),
+        })
+    similarities = [r["top1_tanimoto"] for r in records if r["top1_tanimoto"] is not None]
+    result = {"n_queries": len(records), **recall_at_k(ranks.values(), ks),
+              "mean_top1_tanimoto": sum(similarities) / len(similarities) if similarities else None,
+              "n_tanimoto": len(similarities),
+              "n_without_hits": sum(1 for r in records if r["top1_id"] is None),
+              "ks": list(ks), "hits": display_name(hits_source), "truth": display_name(truth_source),
+              "search": hits_provenance and hits_provenance["history"][-1],
+              "model": hits_provenance and hits_provenance.get("model"),
+              "textualization": hits_provenance and hits_provenance.get("textualization")}
+    if per_query:
+        with atomic_output(per_query, ".tsv") as tmp, open(tmp, "w", encoding="utf-8") as handle:
+            columns = list(records[0]) if records else ["query_id"]
+            handle.write("\t".join(columns) + "\n")
+            for record in records:
+                handle.write("\t".join("" if record[c] is None else
+                                       (f"{record[c]:.6g}" if isinstance(record[c], float) else str(record[c]))
+                                       for c in columns) + "\n")
+    if summary:
+        with atomic_output(summary, ".json") as tmp:
+            tmp.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    if plot:
+        curve_ks = sorted(set(ks) | set(range(1, max(ks) + 1)))
+        curve = recall_at_k(ranks.values(), curve_ks)
+        with atomic_output(plot, ".png") as tmp:
+            plot_recall({(result["model"] or {}).get("name", "llm4ms"): {k: curve[f"recall@{k}"] for k in curve_ks}},
+                        tmp)
+    return result

@@ -1,0 +1,129 @@
+"""Query embeddings + library index → hits table (Parquet or TSV), streamed chunk by chunk."""
+
+import contextlib
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .. import tables
+from ..index import SearchSettings, load_index, search_index
+from ..index.store import vectors_of
+from ..streams import atomic_output, display_name, input_path
+
+HITS_SCHEMA = pa.schema([
+    pa.field("query_id", pa.string(), nullable=False),
+    pa.field("rank", pa.int32()),
+    pa.field("score", pa.float64()),
+    pa.field("library_id", pa.string()),
+    pa.field("name", pa.string()),
+    pa.field("inchikey", pa.string()),
+    pa.field("smiles", pa.string()),
+    pa.field("adduct", pa.string()),
+    pa.field("library_precursor_mz", pa.float64()),
+    pa.field("query_precursor_mz", pa.float64()),
+    pa.field("note", pa.string()),
+])
+TSV_PREFIX = "# llm4ms "
+
+
+def output_format(path: str, requested: str | None) -> str:
+    if requested:
+        return requested
+    return "parquet" if path.lower().endswith(".parquet") else "tsv"
+
+
+def search_files(queries: str, index_path: str, output: str, settings: SearchSettings, fmt: str | None = None,
+                 chunk_rows: int = 4096, progress_factory=None, warn=print) -> dict:
+    fmt = output_format(output, fmt)
+    name = display_name(queries)
+    with contextlib.ExitStack() as stack:
+        index = load_index(index_path, stack)
+        path = input_path(queries, stack)
+        provenance = tables.read_provenance(path, name, (tables.EMBEDDINGS,))
+        tables.require_same_space(provenance, name, index.provenance, index.name)
+        library_templates = set(index.library.column("template").to_pylist())
+        step = tables.step_record("search", {"k": settings.k, "group": settings.group, "window": settings.window,
+                                             "window_unit": settings.window_unit,
+                                             "index": index.provenance.get("index")}, [queries, index_path])
+        out_provenance = tables.new_provenance(tables.HITS, step, provenance["textualization"],
+                                               provenance["model"], provenance["history"])
+        parquet = pq.ParquetFile(path)
+        progress = progress_factory(parquet.metadata.num_rows) if progress_factory else None
+        stats = {"queries": 0, "without_hits": 0, "template_mismatch": 0}
+        columns = ["id", "template", "precursor_mz", "embedding"]
+        with atomic_output(output, "." + fmt) as tmp:
+            writer = _HitsWriter(tmp, fmt, out_provenance)
+            for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
+                ids = batch.column("id").to_pylist()
+                precursors = batch.column("precursor_mz").to_pylist()
+                stats["template_mismatch"] += sum(t not in library_templates
+                                                  for t in batch.column("template").to_pylist())
+                hits = search_index(index, vectors_of(pa.chunked_array([batch.column("embedding")])), precursors,
+                                    settings, progress)
+                writer.write(_rows(ids, precursors, hits, index.library, settings, stats))
+                stats["queries"] += len(ids)
+            writer.close()
+        if progress is not None:
+            progress.close()
+    if stats["template_mismatch"]:
+        warn(f"warning: {stats['template_mismatch']} queries use a template that no library spectrum uses "
+             f"(library: {', '.join(sorted(library_templates))}); their scores are not comparable")
+    return stats
+
+
+def _rows(ids, precursors, hits, library, settings, stats):
+    columns = {c: library.column(c).to_pylist()
+               for c in ("id", "name", "inchikey", "smiles", "adduct", "precursor_mz")}
+    rows = {f.name: [] for f in HITS_SCHEMA}
+    for query_id, precursor, query_hits in zip(ids, precursors, hits):
+        if not query_hits:
+            stats["without_hits"] += 1
+            note = ("no library spectrum within the precursor window" if precursor is not None
+                    else "query has no precursor m/z for the window search") if settings.window is not None \
+                else "library is empty"
+            query_hits = [(None, None)]
+        else:
+            note = None
+        for rank, (row, score) in enumerate(query_hits, start=1):
+            rows["query_id"].append(query_id)
+            rows["rank"].append(rank if row is not None else None)
+            rows["score"].append(score)
+            for out, src in (("library_id", "id"), ("name", "name"), ("inchikey", "inchikey"),
+                             ("smiles", "smiles"), ("adduct", "adduct"), ("library_precursor_mz", "precursor_mz")):
+                rows[out].append(columns[src][row] if row is not None else None)
+            rows["query_precursor_mz"].append(precursor)
+            rows["note"].append(note)
+    return pa.table(rows, schema=HITS_SCHEMA)
+
+
+class _HitsWriter:
+    """Parquet with provenance in its metadata, or TSV with provenance on a leading '#' line."""
+
+    def __init__(self, path, fmt, provenance):
+        self.fmt = fmt
+        if fmt == "parquet":
+            self.writer = pq.ParquetWriter(path, tables.with_provenance(HITS_SCHEMA, provenance))
+        else:
+            self.handle = open(path, "w", encoding="utf-8", newline="\n")
+            self.handle.write(TSV_PREFIX + json.dumps(provenance, sort_keys=True) + "\n")
+            self.handle.write("\t".join(HITS_SCHEMA.names) + "\n")
+
+    def write(self, table: pa.Table):
+        if self.fmt == "parquet":
+            self.writer.write_table(table)
+            return
+        for row in zip(*(table.column(n).to_pylist() for n in HITS_SCHEMA.names)):
+            self.handle.write("\t".join(_cell(v) for v in row) + "\n")
+
+    def close(self):
+        (self.writer if self.fmt == "parquet" else self.handle).close()
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}" if not np.isnan(value) else ""
+    return str(value).replace("\t", " ").replace("\n", " ")

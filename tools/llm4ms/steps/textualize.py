@@ -1,0 +1,95 @@
+"""Spectra files → spectra table (one row per usable spectrum, every other one reported)."""
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .. import tables
+from ..errors import InputError
+from ..spectra import Rejected, clean_spectrum, detect_format, read_spectra
+from ..spectra.fields import compound_fields, metadata_json, spectrum_id
+from ..streams import atomic_output, display_name, input_path
+from ..textualize import TextSettings, choose_template, textualize
+
+BATCH_ROWS = 2048
+
+
+@dataclass
+class TextualizeReport:
+    written: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+    templates: dict = field(default_factory=dict)
+
+
+def textualize_files(inputs: list[str], output: str, settings: TextSettings, fmt: str | None = None,
+                     progress=None) -> TextualizeReport:
+    report = TextualizeReport()
+    step = tables.step_record("textualize", {"template": settings.template, "top_n": settings.top_n,
+                                             "threshold": settings.threshold, "decimals": settings.decimals},
+                              inputs)
+    provenance = tables.new_provenance(tables.SPECTRA, step, settings.identity(), None)
+    schema = tables.with_provenance(tables.SPECTRA_SCHEMA, provenance)
+    seen: dict[str, str] = {}
+    with contextlib.ExitStack() as stack, atomic_output(output, ".parquet") as tmp:
+        writer = pq.ParquetWriter(tmp, schema)
+        rows = []
+        for name in inputs:
+            shown = display_name(name)
+            path = input_path(name, stack)
+            file_format = fmt or detect_format(path, shown)
+            source = Path(name).name if name != "-" else "-"
+            for item in read_spectra(path, shown, file_format):
+                if progress is not None:
+                    progress.update(1)
+                row = item if isinstance(item, Rejected) else _row(item, source, settings, seen)
+                if isinstance(row, Rejected):
+                    report.rejected.append(row)
+                    continue
+                rows.append(row)
+                report.templates[row["template"]] = report.templates.get(row["template"], 0) + 1
+                if len(rows) >= BATCH_ROWS:
+                    writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+                    report.written += len(rows)
+                    rows = []
+        if rows:
+            writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+            report.written += len(rows)
+        writer.close()
+        if report.written == 0:
+            raise InputError(f"{', '.join(display_name(n) for n in inputs)}: no spectrum could be textualized "
+                             f"({len(report.rejected)} rejected" + (f", first: {report.rejected[0].reason})"
+                                                                     if report.rejected else ")"))
+    return report
+
+
+def _row(item, source: str, settings: TextSettings, seen: dict):
+    metadata = item.spectrum.metadata
+    sid = spectrum_id(metadata, item.native_id)
+    place = f"{item.source_file}: spectrum {item.source_index + 1}"
+    spectrum, problem = clean_spectrum(item.spectrum)
+    if problem:
+        return Rejected(item.source_file, item.source_index, sid, problem)
+    fields = compound_fields(spectrum.metadata)
+    template = choose_template(settings, fields["precursor_mz"], fields["ms_level"])
+    text, problem = textualize(spectrum.peaks.mz, spectrum.peaks.intensities, fields["precursor_mz"], template,
+                               settings)
+    if problem:
+        return Rejected(item.source_file, item.source_index, sid, problem)
+    if sid is None:
+        sid = f"{source}#{item.source_index + 1}"
+    if sid in seen:
+        return Rejected(item.source_file, item.source_index, sid, f"duplicate id (first at {seen[sid]})")
+    seen[sid] = place
+    return {"id": sid, "source_file": source, "source_index": item.source_index, "template": template,
+            "text": text, "mz": spectrum.peaks.mz.tolist(), "intensities": spectrum.peaks.intensities.tolist(),
+            **fields, "metadata_json": metadata_json(spectrum.metadata)}
+
+
+def write_rejected(rejected: list[Rejected], output: str) -> None:
+    with atomic_output(output, ".tsv") as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        handle.write("source_file\tposition\tid\treason\n")
+        for item in rejected:
+            handle.write(f"{item.source_file}\t{item.source_index + 1}\t{item.id or ''}\t{item.reason}\n")

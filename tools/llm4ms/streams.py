@@ -1,0 +1,71 @@
+"""Paths, stdin/stdout and atomic writes: no reader sees a half-written output, whatever fails."""
+
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from .errors import InputError
+
+STDIO = "-"
+
+
+def input_path(path: str, stack: contextlib.ExitStack, suffix: str = "") -> Path:
+    """A readable file path for ``path``; ``-`` spools stdin to a temporary file.
+
+    Spooling lets every reader seek (Parquet footers, mzML indexes) and keeps memory flat.
+    """
+    if path == STDIO:
+        handle = tempfile.NamedTemporaryFile(prefix="llm4ms-stdin-", suffix=suffix, delete=False)
+        stack.callback(os.unlink, handle.name)
+        with handle:
+            shutil.copyfileobj(sys.stdin.buffer, handle, 1 << 20)
+        return Path(handle.name)
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{path}: no such file")
+    if p.is_dir():
+        raise InputError(f"{path}: is a folder, not a file")
+    if not os.access(p, os.R_OK):
+        raise InputError(f"{path}: not readable (permissions)")
+    return p
+
+
+def display_name(path: str) -> str:
+    return "<stdin>" if path == STDIO else str(path)
+
+
+@contextlib.contextmanager
+def atomic_output(path: str, suffix: str = ""):
+    """Yield a temporary path; on success it becomes ``path`` (or is copied to stdout for ``-``).
+
+    The temporary file lives beside the target so the final rename is atomic on one filesystem.
+    """
+    if path == STDIO:
+        directory = None
+    else:
+        target = Path(path)
+        directory = target.parent if str(target.parent) else Path(".")
+        if not directory.is_dir():
+            raise InputError(f"{path}: output folder {directory} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=".llm4ms-", suffix=suffix + ".part", dir=directory)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        if path == STDIO:
+            with open(tmp, "rb") as src:
+                shutil.copyfileobj(src, sys.stdout.buffer, 1 << 20)
+            sys.stdout.buffer.flush()
+            os.unlink(tmp)
+        else:
+            # mkstemp makes 0600 files; outputs get the permissions any new file would (shared cluster folders).
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+            os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

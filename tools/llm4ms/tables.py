@@ -1,0 +1,135 @@
+"""The Parquet tables that the commands exchange, and the provenance each one carries.
+
+Provenance is JSON under the Parquet key-value metadata key ``llm4ms`` (see docs/formats.md). It holds
+the identities that decide whether two files may meet: the textualization settings and the model
+(backbone fingerprint, adapter fingerprint, pooling, layers). Run-specific values such as device or
+batch size are recorded in the history but never compared, and nothing time-dependent is written, so
+the same inputs give byte-identical files.
+"""
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import __version__
+from .errors import IncompatibleError, InputError
+
+PROVENANCE_KEY = b"llm4ms"
+FORMAT_VERSION = 1
+
+SPECTRA = "llm4ms.spectra"
+EMBEDDINGS = "llm4ms.embeddings"
+HITS = "llm4ms.hits"
+
+SPECTRA_FIELDS = [
+    pa.field("id", pa.string(), nullable=False),
+    pa.field("source_file", pa.string()),
+    pa.field("source_index", pa.int64()),
+    pa.field("template", pa.string()),
+    pa.field("text", pa.string()),
+    pa.field("mz", pa.list_(pa.float64())),
+    pa.field("intensities", pa.list_(pa.float64())),
+    pa.field("precursor_mz", pa.float64()),
+    pa.field("ms_level", pa.int32()),
+    pa.field("ion_mode", pa.string()),
+    pa.field("name", pa.string()),
+    pa.field("inchikey", pa.string()),
+    pa.field("smiles", pa.string()),
+    pa.field("adduct", pa.string()),
+    pa.field("formula", pa.string()),
+    pa.field("metadata_json", pa.string()),
+]
+SPECTRA_SCHEMA = pa.schema(SPECTRA_FIELDS)
+
+
+def embeddings_schema(dim: int) -> pa.Schema:
+    return pa.schema(SPECTRA_FIELDS + [pa.field("embedding", pa.list_(pa.float32(), dim))])
+
+
+def new_provenance(kind: str, step: dict, textualization: dict | None, model: dict | None,
+                   history: list | None = None) -> dict:
+    return {
+        "format": kind,
+        "format_version": FORMAT_VERSION,
+        "llm4ms_version": __version__,
+        "textualization": textualization,
+        "model": model,
+        "history": list(history or []) + [step],
+    }
+
+
+def step_record(command: str, parameters: dict, inputs: list[str]) -> dict:
+    return {"step": command, "llm4ms_version": __version__, "parameters": parameters,
+            "inputs": [Path(p).name if p != "-" else "-" for p in inputs]}
+
+
+def with_provenance(schema: pa.Schema, provenance: dict) -> pa.Schema:
+    return schema.with_metadata({PROVENANCE_KEY: json.dumps(provenance, sort_keys=True).encode()})
+
+
+def read_provenance(path: Path, name: str, kinds: tuple[str, ...]) -> dict:
+    """Provenance of an llm4ms Parquet file, refusing other tools' files and other format versions."""
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"{name}: not a Parquet file ({exc})",
+                         hint="textualize reads MGF/MSP/mzML/JSON; the other commands read llm4ms Parquet")
+    raw = metadata.get(PROVENANCE_KEY)
+    if raw is None:
+        raise IncompatibleError(f"{name}: Parquet file has no llm4ms provenance; it was not written by llm4ms",
+                                hint="make it with 'llm4ms textualize' or 'llm4ms embed'")
+    provenance = json.loads(raw)
+    if provenance.get("format_version") != FORMAT_VERSION:
+        raise IncompatibleError(
+            f"{name}: llm4ms table format version {provenance.get('format_version')} "
+            f"(written by llm4ms {provenance.get('llm4ms_version')}); this llm4ms {__version__} reads version "
+            f"{FORMAT_VERSION}", hint="re-run the earlier steps with this llm4ms version")
+    if provenance.get("format") not in kinds:
+        raise IncompatibleError(f"{name}: is an {provenance.get('format')} table; this step needs "
+                                + " or ".join(kinds))
+    return provenance
+
+
+def describe_model(model: dict | None) -> str:
+    if not model:
+        return "no model"
+    adapter = model.get("adapter")
+    text = f"{model.get('name')} [{model.get('fingerprint', '')[:12]}], layers={model.get('layers')}, " \
+           f"pooling={model.get('pooling')}"
+    return text + (f", adapter {adapter.get('name')} [{adapter.get('fingerprint', '')[:12]}]" if adapter
+                   else ", no adapter")
+
+
+def model_identity(model: dict | None) -> dict | None:
+    """The parts of a model record that change the vectors (not device, dtype or batch size)."""
+    if model is None:
+        return None
+    keys = ("fingerprint", "layers", "pooling", "max_length", "dim")
+    identity = {k: model.get(k) for k in keys}
+    adapter = model.get("adapter")
+    identity["adapter"] = adapter.get("fingerprint") if adapter else None
+    return identity
+
+
+def require_same_space(first: dict, first_name: str, second: dict, second_name: str) -> None:
+    """Refuse to compare vectors that were made by different models or from different texts."""
+    if model_identity(first["model"]) != model_identity(second["model"]):
+        raise IncompatibleError(
+            f"{first_name} was embedded with {describe_model(first['model'])}, but {second_name} with "
+            f"{describe_model(second['model'])}",
+            hint="embed both with the same --model, --adapter and --layers")
+    if first["textualization"] != second["textualization"]:
+        raise IncompatibleError(
+            f"{first_name} was textualized with {json.dumps(first['textualization'], sort_keys=True)}, but "
+            f"{second_name} with {json.dumps(second['textualization'], sort_keys=True)}",
+            hint="textualize queries and library with the same --template/--top-n/--threshold/--decimals")
+
+
+def iter_table_batches(path: Path, batch_size: int, columns: list[str] | None = None):
+    return pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=columns)
+
+
+def write_table(path: Path, table: pa.Table, provenance: dict) -> None:
+    pq.write_table(table.replace_schema_metadata(with_provenance(table.schema, provenance).metadata), path)

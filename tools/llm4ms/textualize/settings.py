@@ -1,0 +1,42 @@
+"""Textualization settings and their identity, which search compares between queries and library."""
+
+from dataclasses import dataclass
+
+AUTO = "auto"
+PAPER_EI = "paper-ei"
+MSMS = "msms"
+TEMPLATES = (PAPER_EI, MSMS)
+
+# Bumped whenever a template's text changes, so vectors of old texts are refused, not mixed.
+TEMPLATES_VERSION = 1
+
+DEFAULTS = {
+    # The paper's EI settings (Xu et al. 2025): ≥0.5 % relative intensity, 30 strongest, integer m/z.
+    PAPER_EI: {"top_n": 30, "threshold": 0.005, "decimals": 0},
+    # MS/MS: fewer peaks and one decimal keep the text near 64 tokens (SmolLM2 writes one token per digit).
+    MSMS: {"top_n": 20, "threshold": 0.005, "decimals": 1},
+}
+
+
+@dataclass(frozen=True)
+class TextSettings:
+    template: str = AUTO
+    top_n: int | None = None
+    threshold: float | None = None
+    decimals: int | None = None
+
+    def for_template(self, name: str) -> dict:
+        params = dict(DEFAULTS[name])
+        if self.top_n is not None:
+            params["top_n"] = self.top_n
+        if self.threshold is not None:
+            params["threshold"] = self.threshold
+        if self.decimals is not None and name != PAPER_EI:  # the paper's text is integer m/z by definition
+            params["decimals"] = self.decimals
+        return params
+
+    def identity(self) -> dict:
+        """What determines the text of a spectrum under either template; the mode itself is not part of
+        it, since ``auto`` and an explicit template write the same text for the spectra they share."""
+        return {"templates_version": TEMPLATES_VERSION,
+                "templates": {name: self.for_template(name) for name in TEMPLATES}}

@@ -1,0 +1,45 @@
+"""The templates. Each is a pure function of peaks (and precursor) to text."""
+
+from .peaks import format_mz, select_peaks
+from .settings import AUTO, MSMS, PAPER_EI, TextSettings
+
+PAPER_PREFIX = "Instruction: This is a mass spectra:  Key Peaks: "
+
+
+def paper_ei_text(peaks: list[tuple[float, float]]) -> str:
+    """The LLM4MS paper's text: base_peak, two max_peak, extra_peaks, then max_peak@<highest m/z>."""
+    labels = []
+    for rank, (mz, _) in enumerate(peaks):
+        kind = "base_peak" if rank == 0 else "max_peak" if rank < 3 else "extra_peak"
+        labels.append(f"{kind}@{format_mz(mz, 0)}")
+    labels.append(f"max_peak@{format_mz(max(mz for mz, _ in peaks), 0)}")
+    return PAPER_PREFIX + ",".join(labels)
+
+
+def msms_text(peaks: list[tuple[float, float]], precursor_mz: float, decimals: int) -> str:
+    fragments = " ".join(format_mz(mz, decimals) for mz, _ in peaks)
+    return f"MS2 precursor {format_mz(precursor_mz, decimals)} peaks: {fragments}"
+
+
+def choose_template(settings: TextSettings, precursor_mz: float | None, ms_level: int | None) -> str:
+    """Auto: MS/MS when there is a precursor and the spectrum is not marked MS1; EI otherwise."""
+    if settings.template != AUTO:
+        return settings.template
+    if precursor_mz is not None and ms_level != 1:
+        return MSMS
+    return PAPER_EI
+
+
+def textualize(mz, intensities, precursor_mz: float | None, template: str, settings: TextSettings):
+    """Return (text, None) or (None, reason)."""
+    params = settings.for_template(template)
+    peaks = select_peaks(mz, intensities, params["top_n"], params["threshold"], params["decimals"])
+    if not peaks:
+        return None, "no peak above the relative-intensity threshold"
+    if template == PAPER_EI:
+        return paper_ei_text(peaks), None
+    if template == MSMS:
+        if precursor_mz is None:
+            return None, "no precursor m/z (the msms template needs one)"
+        return msms_text(peaks, precursor_mz, params["decimals"]), None
+    raise ValueError(f"unknown template {template}")
