@@ -5,7 +5,7 @@ import json
 
 import pyarrow.parquet as pq
 
-from .. import tables
+from .. import __version__, tables
 from ..errors import InputError
 from ..scoring import TanimotoCache, compound_ranks, inchikey_block, recall_at_k
 from ..scoring.plot import plot_recall
@@ -87,7 +87,7 @@ def score_files(hits_source: str, truth_source: str, ks=DEFAULT_KS, per_query: s
             "top1_tanimoto": fingerprints.similarity(row["smiles"], top and top["smiles"]),
         })
     similarities = [r["top1_tanimoto"] for r in records if r["top1_tanimoto"] is not None]
-    result = {"n_queries": len(records), **recall_at_k(ranks.values(), ks),
+    result = {"llm4ms_version": __version__, "n_queries": len(records), **recall_at_k(ranks.values(), ks),
               "mean_top1_tanimoto": sum(similarities) / len(similarities) if similarities else None,
               "n_tanimoto": len(similarities),
               "n_without_hits": sum(1 for r in records if r["top1_id"] is None),

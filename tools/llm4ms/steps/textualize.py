@@ -34,38 +34,39 @@ def textualize_files(inputs: list[str], output: str, settings: TextSettings, fmt
     schema = tables.with_provenance(tables.SPECTRA_SCHEMA, provenance)
     seen: dict[str, str] = {}
     with contextlib.ExitStack() as stack, atomic_output(output, ".parquet") as tmp:
-        writer = pq.ParquetWriter(tmp, schema)
-        rows = []
-        for name in inputs:
-            shown = display_name(name)
-            path = input_path(name, stack)
-            file_format = fmt or detect_format(path, shown)
-            source = Path(name).name if name != "-" else "-"
-            for item in read_spectra(path, shown, file_format):
-                if progress is not None:
-                    progress.update(1)
-                row = item if isinstance(item, Rejected) else _row(item, source, settings, seen)
-                if isinstance(row, Rejected):
-                    report.rejected.append(row)
-                    continue
-                rows.append(row)
-                report.templates[row["template"]] = report.templates.get(row["template"], 0) + 1
-                if len(rows) >= BATCH_ROWS:
-                    writer.write_table(pa.Table.from_pylist(rows, schema=schema))
-                    report.written += len(rows)
-                    rows = []
-        if rows:
-            writer.write_table(pa.Table.from_pylist(rows, schema=schema))
-            report.written += len(rows)
-        writer.close()
+        with pq.ParquetWriter(tmp, schema) as writer:
+            rows = []
+            for name in inputs:
+                for item in _items(name, fmt, stack):
+                    if progress is not None:
+                        progress.update(1)
+                    row = item if isinstance(item, Rejected) else _row(item, settings, seen)
+                    if isinstance(row, Rejected):
+                        report.rejected.append(row)
+                        continue
+                    rows.append(row)
+                    report.templates[row["template"]] = report.templates.get(row["template"], 0) + 1
+                    if len(rows) >= BATCH_ROWS:
+                        writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+                        report.written += len(rows)
+                        rows = []
+            if rows:
+                writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+                report.written += len(rows)
         if report.written == 0:
+            first = f", first: {report.rejected[0].reason}" if report.rejected else ""
             raise InputError(f"{', '.join(display_name(n) for n in inputs)}: no spectrum could be textualized "
-                             f"({len(report.rejected)} rejected" + (f", first: {report.rejected[0].reason})"
-                                                                     if report.rejected else ")"))
+                             f"({len(report.rejected)} rejected{first})")
     return report
 
 
-def _row(item, source: str, settings: TextSettings, seen: dict):
+def _items(name: str, fmt: str | None, stack):
+    shown = display_name(name)
+    path = input_path(name, stack)
+    yield from read_spectra(path, shown, fmt or detect_format(path, shown))
+
+
+def _row(item, settings: TextSettings, seen: dict):
     metadata = item.spectrum.metadata
     sid = spectrum_id(metadata, item.native_id)
     place = f"{item.source_file}: spectrum {item.source_index + 1}"
@@ -78,6 +79,7 @@ def _row(item, source: str, settings: TextSettings, seen: dict):
                                settings)
     if problem:
         return Rejected(item.source_file, item.source_index, sid, problem)
+    source = Path(item.source_file).name if item.source_file != "<stdin>" else "-"
     if sid is None:
         sid = f"{source}#{item.source_index + 1}"
     if sid in seen:
