@@ -25,6 +25,7 @@ demo: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh demo-out
 
 test: install
+	$(BIN)/ruff check tools tests benchmarks
 	$(BIN)/python -m pytest
 
 clean:

@@ -212,3 +212,11 @@ def test_unknown_model(cli, data, tmp_path):
     fails(cli("embed", "-q", tmp_path / "q.parquet", "-o", tmp_path / "out.parquet", "--model", "no-such-model"), 5,
           "no-such-model: not a model alias")
     nothing_written(tmp_path, "out.parquet")
+
+
+def test_hits_from_another_llm4ms_format_version(cli, data, tmp_path):
+    cli("textualize", "-q", data / "ms2_queries.mgf", "-o", tmp_path / "q.parquet")
+    (tmp_path / "hits.tsv").write_text('# llm4ms {"format": "llm4ms.hits", "format_version": 99, '
+                                       '"llm4ms_version": "9.0"}\nquery_id\trank\tscore\tlibrary_id\tinchikey\n')
+    fails(cli("score", tmp_path / "hits.tsv", "--truth", tmp_path / "q.parquet"), 4,
+          "hits.tsv: llm4ms table format version 99", "written by llm4ms 9.0")

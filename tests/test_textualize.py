@@ -66,3 +66,11 @@ def test_identity_ignores_mode_but_not_settings():
     # The paper's text is integer m/z whatever --decimals says; only msms changes.
     ids = TextSettings(decimals=3).identity()["templates"]
     assert ids["paper-ei"]["decimals"] == 0 and ids["msms"]["decimals"] == 3
+
+
+def test_tsv_cells_keep_precision_and_stay_one_line():
+    from llm4ms.tables import tsv_cell
+
+    assert tsv_cell(1234.5678) == "1234.5678" and tsv_cell(0.1 + 0.2) == "0.3"
+    assert tsv_cell(None) == "" and tsv_cell(float("nan")) == ""
+    assert tsv_cell("a\tb\nc") == "a b c"

@@ -60,9 +60,14 @@ def new_provenance(kind: str, step: dict, textualization: dict | None, model: di
     }
 
 
+def file_label(path: str) -> str:
+    """How provenance names a file: its base name, so outputs do not depend on where a job ran."""
+    return Path(path).name if path != "-" else "-"
+
+
 def step_record(command: str, parameters: dict, inputs: list[str]) -> dict:
     return {"step": command, "llm4ms_version": __version__, "parameters": parameters,
-            "inputs": [Path(p).name if p != "-" else "-" for p in inputs]}
+            "inputs": [file_label(p) for p in inputs]}
 
 
 def with_provenance(schema: pa.Schema, provenance: dict) -> pa.Schema:
@@ -75,12 +80,15 @@ def read_provenance(path: Path, name: str, kinds: tuple[str, ...]) -> dict:
         metadata = pq.read_schema(path).metadata or {}
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"{name}: not a Parquet file ({exc})",
-                         hint="textualize reads MGF/MSP/mzML/JSON; the other commands read llm4ms Parquet")
+                         hint="textualize reads MGF/MSP/mzML/JSON; the other commands read llm4ms Parquet") from exc
     raw = metadata.get(PROVENANCE_KEY)
     if raw is None:
         raise IncompatibleError(f"{name}: Parquet file has no llm4ms provenance; it was not written by llm4ms",
                                 hint="make it with 'llm4ms textualize' or 'llm4ms embed'")
-    provenance = json.loads(raw)
+    return check_provenance(json.loads(raw), name, kinds)
+
+
+def check_provenance(provenance: dict, name: str, kinds: tuple[str, ...]) -> dict:
     if provenance.get("format_version") != FORMAT_VERSION:
         raise IncompatibleError(
             f"{name}: llm4ms table format version {provenance.get('format_version')} "
@@ -125,6 +133,15 @@ def require_same_space(first: dict, first_name: str, second: dict, second_name: 
             f"{first_name} was textualized with {json.dumps(first['textualization'], sort_keys=True)}, but "
             f"{second_name} with {json.dumps(second['textualization'], sort_keys=True)}",
             hint="textualize queries and library with the same --template/--top-n/--threshold/--decimals")
+
+
+def tsv_cell(value) -> str:
+    """A TSV cell: empty for missing, 10 significant digits (m/z above 1000 keeps 4+ decimals), no tabs."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if value != value else f"{value:.10g}"
+    return str(value).replace("\t", " ").replace("\r", " ").replace("\n", " ")
 
 
 def iter_table_batches(path: Path, batch_size: int, columns: list[str] | None = None):

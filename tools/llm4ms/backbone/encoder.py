@@ -46,7 +46,7 @@ class SpectrumEncoder:
             tokenizer = AutoTokenizer.from_pretrained(model.path)
             network = model_class.from_pretrained(model.path, torch_dtype=self.dtype)
         except (OSError, ValueError) as exc:
-            raise ModelError(f"{model.name}: cannot load model from {model.path} ({exc})")
+            raise ModelError(f"{model.name}: cannot load model from {model.path} ({exc})") from exc
         if adapter_path:
             from peft import PeftModel
 

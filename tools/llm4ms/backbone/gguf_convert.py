@@ -62,7 +62,7 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
     try:
         reader = gguf.GGUFReader(str(gguf_path))
     except Exception as exc:
-        raise ModelError(f"{gguf_path}: not a readable GGUF file ({exc})")
+        raise ModelError(f"{gguf_path}: not a readable GGUF file ({exc})") from exc
     arch = _field(reader, "general.architecture")
     if arch != "llama":
         raise ModelError(f"{gguf_path}: GGUF architecture '{arch}' is not supported; llm4ms converts 'llama' GGUF "
@@ -126,7 +126,7 @@ def _tokenizer(reader, gguf_path: Path):
         try:
             backend = convert_gguf_tokenizer("llama", load_gguf_checkpoint(str(gguf_path))["tokenizer"])
         except Exception as exc:
-            raise ModelError(f"{gguf_path}: cannot convert its '{model}' tokenizer ({exc})")
+            raise ModelError(f"{gguf_path}: cannot convert its '{model}' tokenizer ({exc})") from exc
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, model_input_names=["input_ids", "attention_mask"],
                                         **special)
     template = _field(reader, "tokenizer.chat_template")

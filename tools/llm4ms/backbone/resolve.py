@@ -73,7 +73,7 @@ def resolve_model(spec: str) -> ResolvedModel:
         folder = Path(snapshot_download(spec, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt"]))
     except Exception as exc:
         raise ModelError(f"{spec}: cannot fetch this model from the Hugging Face hub ({type(exc).__name__})",
-                         hint="without a network, pass a local folder or GGUF file")
+                         hint="without a network, pass a local folder or GGUF file") from exc
     return ResolvedModel(spec, folder, _folder_fingerprint(folder))
 
 

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..spectra.fields import compound_key
+
 GROUPS = ("compound", "spectrum")
 
 
@@ -21,8 +23,8 @@ class SearchSettings:
 
 def compound_keys(library) -> np.ndarray:
     """First InChIKey block, or the spectrum id where the structure is unknown (its own compound)."""
-    keys = [(ik[:14].upper() if ik else f"id:{sid}")
-            for ik, sid in zip(library.column("inchikey").to_pylist(), library.column("id").to_pylist())]
+    inchikeys, ids = library.column("inchikey").to_pylist(), library.column("id").to_pylist()
+    keys = [compound_key(ik, sid) for ik, sid in zip(inchikeys, ids)]
     return np.asarray(keys, dtype=object)
 
 

@@ -79,7 +79,8 @@ def load_index(source: str, stack: contextlib.ExitStack) -> LibraryIndex:
             library = pq.read_table(io.BytesIO(archive.read("library.parquet")))
             raw = np.frombuffer(archive.read("vectors.faiss"), dtype=np.uint8)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise InputError(f"{name}: not an llm4ms index file ({exc})", hint="make one with 'llm4ms build-index'")
+        raise InputError(f"{name}: not an llm4ms index file ({exc})",
+                         hint="make one with 'llm4ms build-index'") from exc
     if provenance.get("format") != INDEX_FORMAT or provenance.get("format_version") != tables.FORMAT_VERSION:
         raise IncompatibleError(f"{name}: index format {provenance.get('format')} version "
                                 f"{provenance.get('format_version')}; this llm4ms reads {INDEX_FORMAT} version "

@@ -2,16 +2,9 @@
 of its compound (first InChIKey block) is among the top k distinct compounds, each compound ranked by
 its best-scoring spectrum."""
 
-import re
+from ..spectra.fields import compound_key, inchikey_block
 
-_BLOCK = re.compile(r"^[A-Z]{14}$")
-
-
-def inchikey_block(inchikey) -> str | None:
-    if not inchikey:
-        return None
-    block = str(inchikey).strip().upper()[:14]
-    return block if _BLOCK.match(block) else None
+__all__ = ["compound_ranks", "inchikey_block", "recall_at_k"]
 
 
 def compound_ranks(hits_by_query: dict, truth: dict) -> dict:
@@ -26,7 +19,7 @@ def compound_ranks(hits_by_query: dict, truth: dict) -> dict:
         seen = []
         rank = None
         for library_id, inchikey in hits_by_query.get(query_id, []):
-            key = inchikey_block(inchikey) or f"id:{library_id}"
+            key = compound_key(inchikey, library_id)
             if key in seen:
                 continue
             seen.append(key)

@@ -5,6 +5,7 @@ import math
 import re
 
 _ID_KEYS = ("spectrum_id", "title", "db#", "accession")
+_BLOCK = re.compile(r"^[A-Z]{14}$")
 
 
 def spectrum_id(metadata: dict, native_id: str | None) -> str | None:
@@ -50,6 +51,19 @@ def text_field(metadata: dict, key: str) -> str | None:
         return None
     value = str(value).strip()
     return value if value and value.lower() not in ("n/a", "na", "none", "nan") else None
+
+
+def inchikey_block(inchikey) -> str | None:
+    """First InChIKey block (the connectivity layer), which is how compounds are told apart."""
+    if not inchikey:
+        return None
+    block = str(inchikey).strip().upper()[:14]
+    return block if _BLOCK.match(block) else None
+
+
+def compound_key(inchikey, spectrum_id: str) -> str:
+    """A spectrum without a (valid) structure is a compound of its own."""
+    return inchikey_block(inchikey) or f"id:{spectrum_id}"
 
 
 def metadata_json(metadata: dict) -> str:

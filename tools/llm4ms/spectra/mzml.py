@@ -31,7 +31,7 @@ def read_mzml(path: Path, name: str):
     except InputError:
         raise
     except Exception as exc:  # pymzml raises bare Exceptions and XML errors alike on a broken file
-        raise InputError(f"{name}: scan {position + 1}: cannot parse mzML ({type(exc).__name__}: {exc})")
+        raise InputError(f"{name}: scan {position + 1}: cannot parse mzML ({type(exc).__name__}: {exc})") from exc
     if position == 0:
         raise InputError(f"{name}: no scans found in this mzML file")
 

@@ -69,10 +69,11 @@ def read_spectra(path: Path, name: str, fmt: str):
                 yield SourcedSpectrum(spectrum, name, position)
             position += 1
     except UnicodeDecodeError as exc:
-        raise InputError(f"{name}: spectrum {position + 1}: not a text file ({exc.reason} at byte {exc.start})")
+        raise InputError(f"{name}: spectrum {position + 1}: not a text file "
+                         f"({exc.reason} at byte {exc.start})") from exc
     except Exception as exc:  # matchms/pyteomics raise many kinds; all mean the file cannot be read on
         raise InputError(f"{name}: spectrum {position + 1}: cannot parse {fmt.upper()} "
-                         f"({type(exc).__name__}: {exc})")
+                         f"({type(exc).__name__}: {exc})") from exc
     if position == 0:
         raise InputError(f"{name}: no spectra found in this {fmt.upper()} file")
     expected = _count_records(path, fmt)

@@ -30,9 +30,11 @@ def embed_table(source: str, output: str, encoder, batch_size: int = 16, chunk_r
             encoder = encoder()
         parquet = pq.ParquetFile(path)
         total = parquet.metadata.num_rows
-        step = tables.step_record("embed", {"model": encoder.record["name"], "device": encoder.device,
-                                            "dtype": str(encoder.dtype).replace("torch.", ""),
-                                            "batch_size": batch_size}, [source])
+        record = encoder.record
+        step = tables.step_record("embed", {"model": record["name"], "adapter": (record["adapter"] or {}).get("name"),
+                                            "layers": record["layers"], "max_length": record["max_length"],
+                                            "device": encoder.device, "batch_size": batch_size,
+                                            "dtype": str(encoder.dtype).replace("torch.", "")}, [source])
         out_provenance = tables.new_provenance(tables.EMBEDDINGS, step, provenance["textualization"],
                                                encoder.record, provenance["history"])
         schema = tables.with_provenance(tables.embeddings_schema(encoder.record["dim"]), out_provenance)

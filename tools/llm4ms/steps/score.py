@@ -29,9 +29,10 @@ def read_hits(source: str, stack) -> tuple[list[dict], dict | None]:
         try:
             lines = handle.read().splitlines()
         except UnicodeDecodeError as exc:
-            raise InputError(f"{name}: not a hits table (binary content at byte {exc.start})")
+            raise InputError(f"{name}: not a hits table (binary content at byte {exc.start})") from exc
     if lines and lines[0].startswith(TSV_PREFIX):
         provenance = json.loads(lines.pop(0)[len(TSV_PREFIX):])
+        tables.check_provenance(provenance, name, (tables.HITS,))
     if not lines or "query_id" not in lines[0].split("\t"):
         raise InputError(f"{name}: line 1: not a hits table (no query_id column)",
                          hint="score reads the output of 'llm4ms search'")
@@ -91,7 +92,7 @@ def score_files(hits_source: str, truth_source: str, ks=DEFAULT_KS, per_query: s
               "mean_top1_tanimoto": sum(similarities) / len(similarities) if similarities else None,
               "n_tanimoto": len(similarities),
               "n_without_hits": sum(1 for r in records if r["top1_id"] is None),
-              "ks": list(ks), "hits": display_name(hits_source), "truth": display_name(truth_source),
+              "ks": list(ks), "hits": tables.file_label(hits_source), "truth": tables.file_label(truth_source),
               "search": hits_provenance and hits_provenance["history"][-1],
               "model": hits_provenance and hits_provenance.get("model"),
               "textualization": hits_provenance and hits_provenance.get("textualization")}
@@ -100,9 +101,7 @@ def score_files(hits_source: str, truth_source: str, ks=DEFAULT_KS, per_query: s
             columns = list(records[0]) if records else ["query_id"]
             handle.write("\t".join(columns) + "\n")
             for record in records:
-                handle.write("\t".join("" if record[c] is None else
-                                       (f"{record[c]:.6g}" if isinstance(record[c], float) else str(record[c]))
-                                       for c in columns) + "\n")
+                handle.write("\t".join(tables.tsv_cell(record[c]) for c in columns) + "\n")
     if summary:
         with atomic_output(summary, ".json") as tmp:
             tmp.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")

@@ -3,7 +3,6 @@
 import contextlib
 import json
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -115,15 +114,7 @@ class _HitsWriter:
             self.writer.write_table(table)
             return
         for row in zip(*(table.column(n).to_pylist() for n in HITS_SCHEMA.names)):
-            self.handle.write("\t".join(_cell(v) for v in row) + "\n")
+            self.handle.write("\t".join(tables.tsv_cell(v) for v in row) + "\n")
 
     def close(self):
         (self.writer if self.fmt == "parquet" else self.handle).close()
-
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}" if not np.isnan(value) else ""
-    return str(value).replace("\t", " ").replace("\n", " ")

@@ -2,7 +2,6 @@
 
 import contextlib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -79,7 +78,7 @@ def _row(item, settings: TextSettings, seen: dict):
                                settings)
     if problem:
         return Rejected(item.source_file, item.source_index, sid, problem)
-    source = Path(item.source_file).name if item.source_file != "<stdin>" else "-"
+    source = tables.file_label(item.source_file if item.source_file != "<stdin>" else "-")
     if sid is None:
         sid = f"{source}#{item.source_index + 1}"
     if sid in seen:
@@ -94,4 +93,5 @@ def write_rejected(rejected: list[Rejected], output: str) -> None:
     with atomic_output(output, ".tsv") as tmp, open(tmp, "w", encoding="utf-8") as handle:
         handle.write("source_file\tposition\tid\treason\n")
         for item in rejected:
-            handle.write(f"{item.source_file}\t{item.source_index + 1}\t{item.id or ''}\t{item.reason}\n")
+            cells = (item.source_file, item.source_index + 1, item.id, item.reason)
+            handle.write("\t".join(tables.tsv_cell(c) for c in cells) + "\n")
