@@ -1,0 +1,72 @@
+"""--adapter (a PEFT LoRA folder), --layers and --device, through the embed command."""
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter(tmp_path_factory, tiny_model):
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaModel
+
+    torch.manual_seed(3)
+    model = get_peft_model(LlamaModel.from_pretrained(tiny_model),
+                           LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    folder = tmp_path_factory.mktemp("adapter") / "tiny-lora"
+    model.save_pretrained(folder)
+    return folder
+
+
+def vectors(path):
+    return np.asarray(pq.read_table(path).column("embedding").to_pylist(), dtype=np.float32)
+
+
+def model_record(path):
+    return json.loads(pq.read_schema(path).metadata[b"llm4ms"])["model"]
+
+
+def test_adapter_changes_vectors_and_is_recorded(cli, data, tmp_path, tiny_model, tiny_adapter):
+    cli("textualize", "-q", data / "ms2_queries.mgf", "-o", tmp_path / "q.parquet")
+    assert cli("embed", "-q", tmp_path / "q.parquet", "-o", tmp_path / "bare.parquet", "--model", tiny_model
+               ).exit_code == 0
+    result = cli("embed", "-q", tmp_path / "q.parquet", "-o", tmp_path / "lora.parquet", "--model", tiny_model,
+                 "--adapter", tiny_adapter)
+    assert result.exit_code == 0, result.stderr
+    assert not np.allclose(vectors(tmp_path / "bare.parquet"), vectors(tmp_path / "lora.parquet"), atol=1e-4)
+    adapter = model_record(tmp_path / "lora.parquet")["adapter"]
+    assert adapter["name"] == "tiny-lora" and adapter["peft_type"] == "LORA" and adapter["r"] == 4
+    assert len(adapter["fingerprint"]) == 64
+    cli("build-index", tmp_path / "lora.parquet", "-o", tmp_path / "lora.index")
+    result = cli("search", "-q", tmp_path / "bare.parquet", tmp_path / "lora.index", "-o", tmp_path / "hits.tsv")
+    assert result.exit_code == 4 and "no adapter" in result.stderr and "adapter tiny-lora" in result.stderr
+
+
+def test_layers_truncate_the_encoder(cli, data, tmp_path, tiny_model):
+    cli("textualize", "-q", data / "ms2_queries.mgf", "-o", tmp_path / "q.parquet")
+    assert cli("embed", "-q", tmp_path / "q.parquet", "-o", tmp_path / "l1.parquet", "--model", tiny_model,
+               "--layers", "1").exit_code == 0
+    record = model_record(tmp_path / "l1.parquet")
+    assert record["layers"] == 1 and record["total_layers"] == 2
+    result = cli("embed", "-q", tmp_path / "q.parquet", "-o", tmp_path / "l5.parquet", "--model", tiny_model,
+                 "--layers", "5")
+    assert result.exit_code == 5 and "has 2 layers" in result.stderr
+
+
+def test_not_an_adapter_folder(cli, data, tmp_path, tiny_model):
+    cli("textualize", "-q", data / "ms2_queries.mgf", "-o", tmp_path / "q.parquet")
+    result = cli("embed", "-q", tmp_path / "q.parquet", "-o", tmp_path / "x.parquet", "--model", tiny_model,
+                 "--adapter", tmp_path)
+    assert result.exit_code == 5 and "not a PEFT adapter folder" in result.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on machines without a GPU")
+def test_cuda_without_gpu_says_so(cli, data, tmp_path, tiny_model):
+    cli("textualize", "-q", data / "ms2_queries.mgf", "-o", tmp_path / "q.parquet")
+    result = cli("embed", "-q", tmp_path / "q.parquet", "-o", tmp_path / "x.parquet", "--model", tiny_model,
+                 "--device", "cuda")
+    assert result.exit_code == 5 and "torch sees no CUDA GPU" in result.stderr
+    assert not (tmp_path / "x.parquet").exists()
