@@ -122,3 +122,15 @@ def test_unix_pipe_with_dashes(work, tiny_model):
     done = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], cwd=work, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("12 queries: Recall@1 ") and done.stdout.count("\n") == 1
+
+
+def test_queries_without_candidates_keep_a_row_with_a_note(cli, ei):
+    result = cli("search", "-q", ei / "queries.emb.parquet", ei / "library.index", "-o", ei / "hits.parquet",
+                 "--precursor-window", "0.01")
+    assert result.exit_code == 0 and "12 without any hit" in result.stderr
+    hits = pq.read_table(ei / "hits.parquet").to_pylist()
+    assert len(hits) == 12 and all(h["rank"] is None and h["library_id"] is None for h in hits)
+    assert {h["note"] for h in hits} == {"query has no precursor m/z for the window search"}
+    result = cli("score", ei / "hits.parquet", "--truth", ei / "queries.parquet", "--summary", "-")
+    summary = json.loads(result.stdout)
+    assert summary["recall@10"] == 0.0 and summary["n_without_hits"] == 12 and summary["n_queries"] == 12

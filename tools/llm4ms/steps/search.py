@@ -43,6 +43,7 @@ def search_files(queries: str, index_path: str, output: str, settings: SearchSet
         provenance = tables.read_provenance(path, name, (tables.EMBEDDINGS,))
         tables.require_same_space(provenance, name, index.provenance, index.name)
         library_templates = set(index.library.column("template").to_pylist())
+        library = {c: index.library.column(c).to_pylist() for c in _LIBRARY_COLUMNS.values()}
         step = tables.step_record("search", {"k": settings.k, "group": settings.group, "window": settings.window,
                                              "window_unit": settings.window_unit,
                                              "index": index.provenance.get("index")}, [queries, index_path])
@@ -61,7 +62,7 @@ def search_files(queries: str, index_path: str, output: str, settings: SearchSet
                                                   for t in batch.column("template").to_pylist())
                 hits = search_index(index, vectors_of(pa.chunked_array([batch.column("embedding")])), precursors,
                                     settings, progress)
-                writer.write(_rows(ids, precursors, hits, index.library, settings, stats))
+                writer.write(_rows(ids, precursors, hits, library, stats))
                 stats["queries"] += len(ids)
             writer.close()
         if progress is not None:
@@ -72,16 +73,18 @@ def search_files(queries: str, index_path: str, output: str, settings: SearchSet
     return stats
 
 
-def _rows(ids, precursors, hits, library, settings, stats):
-    columns = {c: library.column(c).to_pylist()
-               for c in ("id", "name", "inchikey", "smiles", "adduct", "precursor_mz")}
+# hits column ← library column
+_LIBRARY_COLUMNS = {"library_id": "id", "name": "name", "inchikey": "inchikey", "smiles": "smiles",
+                    "adduct": "adduct", "library_precursor_mz": "precursor_mz"}
+
+
+def _rows(ids, precursors, hits, library, stats):
     rows = {f.name: [] for f in HITS_SCHEMA}
     for query_id, precursor, query_hits in zip(ids, precursors, hits):
-        if not query_hits:
+        if not query_hits:  # only a precursor window can leave a query without candidates
             stats["without_hits"] += 1
             note = ("no library spectrum within the precursor window" if precursor is not None
-                    else "query has no precursor m/z for the window search") if settings.window is not None \
-                else "library is empty"
+                    else "query has no precursor m/z for the window search")
             query_hits = [(None, None)]
         else:
             note = None
@@ -89,9 +92,8 @@ def _rows(ids, precursors, hits, library, settings, stats):
             rows["query_id"].append(query_id)
             rows["rank"].append(rank if row is not None else None)
             rows["score"].append(score)
-            for out, src in (("library_id", "id"), ("name", "name"), ("inchikey", "inchikey"),
-                             ("smiles", "smiles"), ("adduct", "adduct"), ("library_precursor_mz", "precursor_mz")):
-                rows[out].append(columns[src][row] if row is not None else None)
+            for out, src in _LIBRARY_COLUMNS.items():
+                rows[out].append(library[src][row] if row is not None else None)
             rows["query_precursor_mz"].append(precursor)
             rows["note"].append(note)
     return pa.table(rows, schema=HITS_SCHEMA)
