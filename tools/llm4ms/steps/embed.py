@@ -19,7 +19,7 @@ def load_encoder(model: str, adapter: str | None, device: str, dtype: str, layer
 
 
 def embed_table(source: str, output: str, encoder, batch_size: int = 16, chunk_rows: int = 1024,
-                progress_factory=None) -> int:
+                progress_factory=None) -> tuple[int, SpectrumEncoder]:
     """``encoder`` is a SpectrumEncoder, or a callable making one: it is called only once the input has
     been checked, so a wrong file fails in a second, not after loading a model."""
     name = display_name(source)
