@@ -40,16 +40,16 @@ def machine() -> str:
     return f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__} {torch.get_num_threads()} threads"
 
 
-def _seconds(func, *args):
+def timed(func, *args, **kwargs):
+    """(result, seconds) of one call."""
     start = time.perf_counter()
-    func(*args)
-    return time.perf_counter() - start
+    result = func(*args, **kwargs)
+    return result, time.perf_counter() - start
 
 
 def timed_embed(spectra, out, encoder, batch_size):
-    start = time.perf_counter()
-    count, _ = embed_table(str(spectra), str(out), encoder, batch_size)
-    return count, time.perf_counter() - start
+    (count, _), seconds = timed(embed_table, str(spectra), str(out), encoder, batch_size)
+    return count, seconds
 
 
 def recall(args):
@@ -72,10 +72,8 @@ def recall(args):
     index = work / "library.index"
     build_index(str(work / "library.emb.parquet"), str(index))
     hits = work / "hits.parquet"
-    start = time.perf_counter()
-    search_files(str(work / "queries.emb.parquet"), str(index), str(hits),
-                 SearchSettings(10, "compound", window, "da"), warn=lambda m: None)
-    search_seconds = time.perf_counter() - start
+    _, search_seconds = timed(search_files, str(work / "queries.emb.parquet"), str(index), str(hits),
+                              SearchSettings(10, "compound", window, "da"), warn=lambda m: None)
     result = score_files(str(hits), str(files["queries"]), (1, 5, 10))
     report = {"task": args.task, "model": args.model, "adapter": args.adapter, "layers": args.layers,
               "template": args.template, "window": window, "n_queries": result["n_queries"],
@@ -129,7 +127,7 @@ def speed(args):
         # Warm up faiss's threads, then best of three: 2,000 queries take a fraction of a second.
         search_index(index, queries[:100], [None] * 100, SearchSettings(10))
         for group in ("spectrum", "compound"):
-            seconds = min(_seconds(search_index, index, queries, [None] * len(queries), SearchSettings(10, group))
+            seconds = min(timed(search_index, index, queries, [None] * len(queries), SearchSettings(10, group))[1]
                           for _ in range(3))
             report.setdefault("search", {}).setdefault(str(size), {})[group] = {
                 "queries": len(queries), "queries_per_s": round(len(queries) / seconds, 1)}
