@@ -13,7 +13,7 @@ TEMPLATES_VERSION = 1
 DEFAULTS = {
     # The paper's EI settings (Xu et al. 2025): ≥0.5 % relative intensity, 30 strongest, integer m/z.
     PAPER_EI: {"top_n": 30, "threshold": 0.005, "decimals": 0},
-    # MS/MS: fewer peaks and one decimal keep the text near 70 tokens (SmolLM2 writes one token per digit).
+    # MS/MS: fewer peaks and one decimal keep the text near 73 tokens (SmolLM2 writes one token per digit).
     MSMS: {"top_n": 20, "threshold": 0.005, "decimals": 1},
 }
 
