@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.llm4ms-installed
 
-.PHONY: install demo test clean
+.PHONY: install demo test bench clean
 
 install: $(STAMP)
 
@@ -27,6 +27,13 @@ demo: install
 test: install
 	$(BIN)/ruff check tools tests benchmarks
 	$(BIN)/python -m pytest
+
+# Every method on one task of the MassBank dev files (TASK=ei or ms2), results in benchmarks/results/;
+# BENCH_ARGS adds options, e.g. BENCH_ARGS="--methods classical" or "--adapter DIR". Hours on a CPU the
+# first time (embedding the library); minutes once benchmarks/work/ holds the embeddings.
+TASK ?= ei
+bench: install
+	$(BIN)/python -m benchmarks compare --task $(TASK) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

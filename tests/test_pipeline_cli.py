@@ -5,20 +5,8 @@ import subprocess
 import sys
 
 import pyarrow.parquet as pq
-import pytest
 
 from llm4ms.tables import PROVENANCE_KEY
-
-
-@pytest.fixture
-def ei(cli, work, tiny_model):
-    """EI library index and query embeddings made with the tiny model."""
-    for role in ("library", "queries"):
-        assert cli("textualize", "-q", work / f"ei_{role}.msp", "-o", work / f"{role}.parquet").exit_code == 0
-        result = cli("embed", "-q", work / f"{role}.parquet", "-o", work / f"{role}.emb.parquet", "--model", tiny_model)
-        assert result.exit_code == 0, result.stderr
-    assert cli("build-index", work / "library.emb.parquet", "-o", work / "library.index").exit_code == 0
-    return work
 
 
 def provenance(path):

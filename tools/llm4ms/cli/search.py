@@ -1,6 +1,6 @@
 import click
 
-from ..index.search import GROUPS
+from ..index.search import GROUPS, RERANK_METHODS
 from .common import shown, handles_errors, output_option, progress_factory, quiet_option, report
 
 
@@ -14,16 +14,24 @@ from .common import shown, handles_errors, output_option, progress_factory, quie
 @click.option("--precursor-window", type=click.FloatRange(0, min_open=True),
               help="Only library spectra whose precursor m/z is within this tolerance (MS/MS).")
 @click.option("--window-unit", type=click.Choice(["da", "ppm"]), default="da", show_default=True)
+@click.option("--rerank", type=click.Choice(RERANK_METHODS),
+              help="Re-score the best --rerank-depth embedding hits with a spectral similarity (matchms "
+                   "CosineGreedy): cosine, or weighted-cosine (EI: m/z^3·I^0.6 at nominal mass; MS/MS: √I).")
+@click.option("--rerank-depth", type=click.IntRange(1), default=50, show_default=True,
+              help="Library spectra taken from the embedding search per query for re-ranking.")
+@click.option("--rerank-tolerance", type=click.FloatRange(0, min_open=True), default=0.01, show_default=True,
+              help="Fragment m/z tolerance (Da) of MS/MS re-ranking; EI spectra match at nominal mass.")
 @click.option("--format", "fmt", type=click.Choice(["tsv", "parquet"]),
               help="Output format (default: parquet for *.parquet, else TSV).")
 @quiet_option
 @handles_errors("search")
-def search_command(queries, index, output, top_k, group, precursor_window, window_unit, fmt, quiet):
+def search_command(queries, index, output, top_k, group, precursor_window, window_unit, rerank, rerank_depth,
+                   rerank_tolerance, fmt, quiet):
     """Search query embeddings (- for stdin) against a library index."""
     from ..index import SearchSettings
     from ..steps.search import search_files
 
-    settings = SearchSettings(top_k, group, precursor_window, window_unit)
+    settings = SearchSettings(top_k, group, precursor_window, window_unit, rerank, rerank_depth, rerank_tolerance)
     stats = search_files(queries, index, output, settings, fmt,
                          progress_factory=progress_factory(quiet, "queries", "search"),
                          warn=lambda m: report("search", m))

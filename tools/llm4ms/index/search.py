@@ -1,13 +1,14 @@
 """Top-k cosine search over an index, optionally inside a precursor m/z window, ranked over spectra or
 over distinct compounds (each compound represented by its best-scoring spectrum)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..spectra.fields import compound_key
 
 GROUPS = ("compound", "spectrum")
+RERANK_METHODS = ("cosine", "weighted-cosine")  # index.rerank; named here so the CLI need not import matchms
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,9 @@ class SearchSettings:
     group: str = "compound"
     window: float | None = None  # precursor m/z tolerance; None is open search
     window_unit: str = "da"  # "da" or "ppm"
+    rerank: str | None = None  # a spectral similarity (RERANK_METHODS) re-scoring the embedding hits
+    rerank_depth: int = 50  # library spectra taken from the embedding search for re-ranking
+    rerank_tolerance: float = 0.01  # fragment tolerance of MS/MS re-ranking, Da (EI matches nominal masses)
 
     def tolerance(self, precursor: float) -> float:
         return self.window if self.window_unit == "da" else precursor * self.window * 1e-6
@@ -28,7 +32,7 @@ def compound_keys(library) -> np.ndarray:
     return np.asarray(keys, dtype=object)
 
 
-def _collapse(ids, scores, keys, k):
+def collapse_hits(ids, scores, keys, k):
     hits, seen = [], set()
     for i, s in zip(ids, scores):
         if i < 0:
@@ -57,7 +61,7 @@ def _search(index, vectors, k, keys, limit, params=None):
             scores, ids = index.search(vectors[pending], depth, params=params)
         again = []
         for row, s, i in zip(pending, scores, ids):
-            hits = _collapse(i, s, keys, k)
+            hits = collapse_hits(i, s, keys, k)
             if len(hits) < k and depth < limit:
                 again.append(row)
             else:
@@ -68,8 +72,27 @@ def _search(index, vectors, k, keys, limit, params=None):
 
 
 def search_index(index, vectors: np.ndarray, precursors: list, settings: SearchSettings, progress=None,
-                 batch: int = 1024):
-    """Per query, a list of (library row, score), best first."""
+                 batch: int = 1024, query_peaks: list | None = None):
+    """Per query, a list of (library row, score), best first. With ``settings.rerank``, ``query_peaks``
+    gives each query's (m/z, intensities, template), and the scores are the spectral similarity."""
+    if not settings.rerank:
+        return _embedding_search(index, vectors, precursors, settings, progress, batch)
+    from .rerank import Reranker
+
+    candidates = _embedding_search(index, vectors, precursors,
+                                   replace(settings, k=settings.rerank_depth, group="spectrum"), progress, batch)
+    library = index.library
+    reranker = Reranker(settings.rerank, settings.rerank_tolerance, library.column("mz").to_pylist(),
+                        library.column("intensities").to_pylist(), library.column("template").to_pylist())
+    keys = compound_keys(library) if settings.group == "compound" else None
+    results = []
+    for hits, (mz, intensities, template) in zip(candidates, query_peaks):
+        rows, scores = zip(*reranker.rerank(hits, mz, intensities, template)) if hits else ((), ())
+        results.append(collapse_hits(rows, scores, keys, settings.k))
+    return results
+
+
+def _embedding_search(index, vectors, precursors, settings, progress, batch):
     import faiss
 
     keys = compound_keys(index.library) if settings.group == "compound" else None

@@ -44,15 +44,18 @@ def search_files(queries: str, index_path: str, output: str, settings: SearchSet
         tables.require_same_space(provenance, name, index.provenance, index.name)
         library_templates = set(index.library.column("template").to_pylist())
         library = {c: index.library.column(c).to_pylist() for c in _LIBRARY_COLUMNS.values()}
-        step = tables.step_record("search", {"k": settings.k, "group": settings.group, "window": settings.window,
-                                             "window_unit": settings.window_unit,
-                                             "index": index.provenance.get("index")}, [queries, index_path])
+        parameters = {"k": settings.k, "group": settings.group, "window": settings.window,
+                      "window_unit": settings.window_unit, "index": index.provenance.get("index")}
+        if settings.rerank:
+            parameters.update(rerank=settings.rerank, rerank_depth=settings.rerank_depth,
+                              rerank_tolerance=settings.rerank_tolerance)
+        step = tables.step_record("search", parameters, [queries, index_path])
         out_provenance = tables.new_provenance(tables.HITS, step, provenance["textualization"],
                                                provenance["model"], provenance["history"])
         parquet = pq.ParquetFile(path)
         progress = progress_factory(parquet.metadata.num_rows) if progress_factory else None
         stats = {"queries": 0, "without_hits": 0, "template_mismatch": 0}
-        columns = ["id", "template", "precursor_mz", "embedding"]
+        columns = ["id", "template", "precursor_mz", "embedding"] + (["mz", "intensities"] if settings.rerank else [])
         with atomic_output(output, "." + fmt) as tmp:
             writer = _HitsWriter(tmp, fmt, out_provenance)
             for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
@@ -60,9 +63,11 @@ def search_files(queries: str, index_path: str, output: str, settings: SearchSet
                 precursors = batch.column("precursor_mz").to_pylist()
                 stats["template_mismatch"] += sum(t not in library_templates
                                                   for t in batch.column("template").to_pylist())
+                peaks = (list(zip(batch.column("mz").to_pylist(), batch.column("intensities").to_pylist(),
+                                  batch.column("template").to_pylist())) if settings.rerank else None)
                 hits = search_index(index, vectors_of(pa.chunked_array([batch.column("embedding")])), precursors,
-                                    settings, progress)
-                writer.write(_rows(ids, precursors, hits, library, stats))
+                                    settings, progress, query_peaks=peaks)
+                writer.write(hits_table(ids, precursors, hits, library, stats))
                 stats["queries"] += len(ids)
             writer.close()
         if progress is not None:
@@ -78,7 +83,7 @@ _LIBRARY_COLUMNS = {"library_id": "id", "name": "name", "inchikey": "inchikey", 
                     "adduct": "adduct", "library_precursor_mz": "precursor_mz"}
 
 
-def _rows(ids, precursors, hits, library, stats):
+def hits_table(ids, precursors, hits, library, stats):
     rows = {f.name: [] for f in HITS_SCHEMA}
     for query_id, precursor, query_hits in zip(ids, precursors, hits):
         if not query_hits:  # only a precursor window can leave a query without candidates

@@ -1,0 +1,105 @@
+"""One entry point for the llm4ms benchmarks.
+
+    python -m benchmarks compare --task ei|ms2 [--methods all|classical|llm4ms|a,b,...] [--model M --adapter A ...]
+    python -m benchmarks compare --queries Q.mgf --library L.mgf --like ms2 [--methods ...]
+    python -m benchmarks speed [--n 200]
+
+`compare` runs every method on the same spectra and writes results.json, results.md and recall.png to
+--out (default benchmarks/results/<task>[-<label>]); intermediate files (spectra tables, embeddings,
+hits, per-query ranks) stay in --work for re-use.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .compare import METHODS, run, save_json
+from .data import TASKS, custom_task
+from .machine import machine
+from .methods.llm4ms import Llm4msOptions
+from .report import markdown, plot
+
+HERE = Path(__file__).resolve().parent
+GROUPS = {"all": list(METHODS), "llm4ms": [m for m in METHODS if METHODS[m].embeds],
+          "classical": [m for m in METHODS if not METHODS[m].embeds]}
+
+
+def _methods(text: str) -> list:
+    names = []
+    for part in text.split(","):
+        names += GROUPS.get(part, [part])
+    unknown = [n for n in names if n not in METHODS]
+    if unknown:
+        choices = ", ".join(list(GROUPS) + list(METHODS))
+        raise SystemExit(f"benchmarks: unknown method {unknown[0]!r}; choose from {choices}")
+    return list(dict.fromkeys(names))
+
+
+def compare(args, command: str) -> None:
+    if args.queries or args.library:
+        if not (args.queries and args.library):
+            raise SystemExit("benchmarks: --queries and --library go together")
+        task = custom_task(args.queries, args.library, args.like)
+    else:
+        task = TASKS[args.task]
+    if args.slow_queries is not None:
+        task = task.__class__(**{**task.__dict__, "slow_queries": args.slow_queries or None})
+    options = Llm4msOptions(args.model, args.adapter, args.layers, args.template, args.device, args.batch_size,
+                            args.rerank_depth)
+    label = args.label or "-".join(filter(None, [task.name] + ([] if args.model == "smollm2-135m" else
+                                                                [Path(args.model).name]) +
+                                                  ([Path(args.adapter).name] if args.adapter else []) +
+                                                  ([f"L{args.layers}"] if args.layers else []) +
+                                                  ([args.template] if args.template != "auto" else [])))
+    out = Path(args.out or HERE / "results" / label)
+    work = Path(args.work or HERE / "work" / task.name)
+    report = run(task, _methods(args.methods), work, out, options, args.seed,
+                 log=lambda message: print(message, file=sys.stderr))
+    report.update({"machine": machine(), "date": time.strftime("%Y-%m-%d"), "command": command,
+                   "llm4ms_options": options.__dict__})
+    save_json(report, out / "results.json")
+    (out / "results.md").write_text(markdown(report) + f"\nCommand: `{command}`; machine: {report['machine']}; "
+                                                        f"date: {report['date']}.\n")
+    plot(report, out / "recall.png")
+    print(markdown(report))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="mode", required=True)
+    for mode in ("compare", "speed"):
+        p = sub.add_parser(mode)
+        p.add_argument("--model", default="smollm2-135m")
+        p.add_argument("--layers", type=int)
+        p.add_argument("--device", default="auto")
+        p.add_argument("--batch-size", type=int, default=16)
+    cmp = sub.choices["compare"]
+    cmp.add_argument("--task", choices=TASKS, default="ei")
+    cmp.add_argument("--queries", help="Your own query spectra file (with --library).")
+    cmp.add_argument("--library", help="Your own library spectra file (with --queries).")
+    cmp.add_argument("--like", choices=TASKS, default="ms2", help="Settings for your own files: ei or ms2.")
+    cmp.add_argument("--methods", default="all", help="Comma-separated methods or groups: " +
+                     ", ".join(list(GROUPS) + list(METHODS)))
+    cmp.add_argument("--adapter")
+    cmp.add_argument("--template", default="auto")
+    cmp.add_argument("--rerank-depth", type=int, default=50)
+    cmp.add_argument("--slow-queries", type=int, help="Queries for slow methods (0: all; default per task).")
+    cmp.add_argument("--seed", type=int, default=0)
+    cmp.add_argument("--out")
+    cmp.add_argument("--work")
+    cmp.add_argument("--label", help="Name of the results folder.")
+    sub.choices["speed"].add_argument("--n", type=int, default=200)
+    args = parser.parse_args(argv)
+    command = "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv)
+    if args.mode == "compare":
+        compare(args, command)
+    else:
+        from .speed import speed
+
+        speed(args, command)
+
+
+if __name__ == "__main__":
+    main()

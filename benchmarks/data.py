@@ -1,0 +1,107 @@
+"""Tasks, the spectra every method reads, and the seeded query subset for slow methods.
+
+Every method sees the same spectra: the files are read and cleaned once by `llm4ms textualize` (matchms
+readers and filters, intensities normalised to a maximum of 1), and each method takes its peaks from
+that table. A spectrum llm4ms rejects is therefore left out for every method alike, and reported.
+"""
+
+import hashlib
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+from matchms import Spectrum
+
+from llm4ms.steps.textualize import textualize_files
+from llm4ms.textualize import TextSettings
+
+DATA = Path(os.environ.get("LLM4MS_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "massbank"))
+
+
+@dataclass(frozen=True)
+class Task:
+    """A query/library pair and the classical settings that suit its kind of spectra."""
+    name: str
+    queries: str
+    library: str
+    unit_mass: bool  # EI: m/z rounded to integers before matching (GC-MS libraries are nominal mass)
+    tolerance: float  # fragment matching tolerance, Da
+    window: float | None  # precursor window of the *-window methods, Da; None where there is no precursor
+    mz_power: float  # weighted cosine: m/z^a · I^b
+    intensity_power: float
+    slow_queries: int | None  # queries given to slow methods (None: all)
+
+
+EI = Task("ei", str(DATA / "ei_queries.msp"), str(DATA / "ei_library.msp"), unit_mass=True, tolerance=0.1,
+          window=None, mz_power=3.0, intensity_power=0.6, slow_queries=None)
+MS2 = Task("ms2", str(DATA / "ms2pos_queries.mgf"), str(DATA / "ms2pos_library.mgf"), unit_mass=False,
+           tolerance=0.01, window=0.01, mz_power=0.0, intensity_power=0.5, slow_queries=400)
+TASKS = {"ei": EI, "ms2": MS2}
+
+
+def custom_task(queries: str, library: str, like: str) -> Task:
+    """A user's own pair of files, with the settings of the task it resembles; slow methods get every query."""
+    return replace(TASKS[like], name="custom", queries=queries, library=library, slow_queries=None)
+
+
+def _cache_name(path: str, template: str) -> str:
+    stat = Path(path).stat()
+    key = f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{template}"
+    return f"{Path(path).stem}.{template}.{hashlib.sha256(key.encode()).hexdigest()[:12]}.parquet"
+
+
+def spectra_table(path: str, work: Path, template: str = "auto") -> tuple[Path, int]:
+    """The llm4ms spectra table of ``path`` (made once per file version and template), and how many
+    spectra llm4ms rejected."""
+    out = work / "spectra" / _cache_name(path, template)
+    rejected_file = out.with_suffix(".rejected")
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        report = textualize_files([path], str(out), TextSettings(template))
+        rejected_file.write_text("".join(f"{r.source_index + 1}\t{r.reason}\n" for r in report.rejected))
+    rejected = rejected_file.read_text().count("\n") if rejected_file.exists() else 0
+    return out, rejected
+
+
+@dataclass
+class Spectra:
+    """The rows of a spectra table as matchms spectra, with the columns the harness needs."""
+    ids: list
+    spectra: list
+    inchikeys: list
+    names: list
+    smiles: list
+    precursors: np.ndarray  # NaN where absent
+
+    def __len__(self):
+        return len(self.ids)
+
+    def take(self, rows) -> "Spectra":
+        rows = list(rows)
+        return Spectra([self.ids[i] for i in rows], [self.spectra[i] for i in rows],
+                       [self.inchikeys[i] for i in rows], [self.names[i] for i in rows],
+                       [self.smiles[i] for i in rows], self.precursors[rows])
+
+
+def load_spectra(table: Path) -> Spectra:
+    columns = ["id", "mz", "intensities", "precursor_mz", "inchikey", "name", "smiles"]
+    rows = pq.read_table(table, columns=columns).to_pylist()
+    spectra = []
+    for row in rows:
+        metadata = {"spectrum_id": row["id"]}
+        if row["precursor_mz"] is not None:
+            metadata["precursor_mz"] = row["precursor_mz"]
+        spectra.append(Spectrum(np.asarray(row["mz"], dtype=float), np.asarray(row["intensities"], dtype=float),
+                                metadata=metadata, metadata_harmonization=False))
+    precursors = np.array([np.nan if r["precursor_mz"] is None else r["precursor_mz"] for r in rows])
+    return Spectra([r["id"] for r in rows], spectra, [r["inchikey"] for r in rows], [r["name"] for r in rows],
+                   [r["smiles"] for r in rows], precursors)
+
+
+def seeded_subset(n_total: int, n: int | None, seed: int) -> list[int]:
+    """Row numbers of a fixed random subset, in file order (all rows when n is None or too large)."""
+    if n is None or n >= n_total:
+        return list(range(n_total))
+    return sorted(np.random.default_rng(seed).choice(n_total, n, replace=False).tolist())

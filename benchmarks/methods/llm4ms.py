@@ -1,0 +1,84 @@
+"""llm4ms through the functions its commands call: textualize → embed → build-index → search, with any
+backbone, adapter, layers and template, optionally re-ranked by a spectral similarity (the hybrid).
+
+Embeddings are kept in the work folder under a name that covers the spectra file and every setting
+that changes the vectors, with the seconds they took, so a re-run (another search setting, another
+re-ranking) does not embed again and still reports the embedding speed.
+"""
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from llm4ms.index import SearchSettings, build_index
+from llm4ms.steps.embed import embed_table, load_encoder
+from llm4ms.steps.search import search_files
+
+from . import Ranking
+from ..data import spectra_table
+
+
+@dataclass(frozen=True)
+class Llm4msOptions:
+    model: str = "smollm2-135m"
+    adapter: str | None = None
+    layers: int | None = None
+    template: str = "auto"
+    device: str = "auto"
+    batch_size: int = 16
+    rerank_depth: int = 50
+
+
+class Embeddings:
+    """Embedded query and library tables for one set of options, made at most once per work folder."""
+
+    def __init__(self, task, options: Llm4msOptions, work: Path):
+        self.task, self.options, self.work = task, options, work
+        self.encoder = None
+
+    def _encoder(self):
+        if self.encoder is None:  # model loading is not part of any timing
+            o = self.options
+            self.encoder = load_encoder(o.model, o.adapter, o.device, "auto", o.layers, 512)
+        return self.encoder
+
+    def get(self, role: str) -> tuple[Path, dict]:
+        """(embeddings file, {"spectra": n, "seconds": s}) for role "queries" or "library"."""
+        source = self.task.queries if role == "queries" else self.task.library
+        spectra, _ = spectra_table(source, self.work, self.options.template)
+        o = self.options
+        key = json.dumps([spectra.name, o.model, o.adapter and str(Path(o.adapter).resolve()), o.layers])
+        out = self.work / "embeddings" / f"{spectra.stem}.{hashlib.sha256(key.encode()).hexdigest()[:12]}.emb.parquet"
+        timing = out.with_suffix(".timing.json")
+        if not out.exists() or not timing.exists():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            encoder = self._encoder()
+            start = time.perf_counter()
+            count, _ = embed_table(str(spectra), str(out), encoder, o.batch_size)
+            timing.write_text(json.dumps({"spectra": count, "seconds": time.perf_counter() - start,
+                                          "device": encoder.device}))
+        return out, json.loads(timing.read_text())
+
+
+def llm4ms(task, embeddings: Embeddings, hits: Path, window: bool = False, rerank: str | None = None) -> Ranking:
+    """Writes ``hits`` as `llm4ms search` does and returns the timings (the harness scores the file)."""
+    queries, query_timing = embeddings.get("queries")
+    library, library_timing = embeddings.get("library")
+    index = embeddings.work / "embeddings" / f"{library.stem}.index"
+    start = time.perf_counter()
+    build_index(str(library), str(index))
+    index_seconds = time.perf_counter() - start
+    settings = SearchSettings(10, "compound", task.window if window else None, "da", rerank,
+                              embeddings.options.rerank_depth, task.tolerance)
+    start = time.perf_counter()
+    stats = search_files(str(queries), str(index), str(hits), settings, warn=lambda message: None)
+    search = time.perf_counter() - start
+    embedded = query_timing["spectra"] + library_timing["spectra"]
+    return Ranking(None, None, library_prep_s=library_timing["seconds"] + index_seconds,
+                   query_prep_s=query_timing["seconds"], search_s=search, hits=hits,
+                   extra={"embedding_spectra_per_s": embedded / (query_timing["seconds"] + library_timing["seconds"]),
+                          "device": query_timing.get("device"), "queries_without_hits": stats["without_hits"],
+                          "window_da": settings.window, "rerank": rerank,
+                          "rerank_depth": embeddings.options.rerank_depth if rerank else None})

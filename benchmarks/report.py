@@ -1,0 +1,67 @@
+"""The results table (Markdown) and plot (Recall@k curves, queries per second) of a comparison."""
+
+from pathlib import Path
+
+
+def _rate(value) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def markdown(report: dict) -> str:
+    subset = report["subset"]
+    has_subset = subset["n"] < report["n_queries"]
+    lines = [f"Task **{report['task']}**: {report['n_queries']:,} queries (`{Path(report['queries']).name}`) against "
+             f"{report['n_library']:,} library spectra (`{Path(report['library']).name}`); spectra rejected by "
+             f"llm4ms textualize: {report['rejected']['queries']} queries, {report['rejected']['library']} library.",
+             ""]
+    head = ["method", "queries", "R@1", "R@5", "R@10"]
+    head += [f"R@1 on subset ({subset['n']})"] if has_subset else []
+    head += ["top-1 Tanimoto", "library prep s", "embedding spectra/s", "search q/s", "end-to-end q/s"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in report["methods"].values():
+        embed = r["settings"].get("embedding_spectra_per_s")
+        cells = [r["label"], f"{r['n_queries']:,}" + (" (subset)" if r["subset"] else ""),
+                 f"{r['recall@1']:.3f}", f"{r['recall@5']:.3f}", f"{r['recall@10']:.3f}"]
+        cells += [f"{r['subset_recall@1']:.3f}"] if has_subset else []
+        cells += [f"{r['mean_top1_tanimoto']:.3f}", f"{r['library_prep_s']:.1f}", _rate(embed),
+                  _rate(r["search_queries_per_s"]), _rate(r["end_to_end_queries_per_s"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    if has_subset:
+        lines += ["", f"Methods marked (subset) ran on a fixed random subset of {subset['n']} queries (numpy "
+                      f"seed {subset['seed']}); the subset column scores every method on those same queries."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods = list(report["methods"].values())
+    figure, (curves, bars) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=120, gridspec_kw={"width_ratios": [3, 2]})
+    ks = list(range(1, 11))
+    for r in methods:
+        curves.plot(ks, [r[f"recall@{k}"] for k in ks], marker="o", markersize=3,
+                    label=r["method"] + (" *" if r["subset"] else ""))
+    curves.set_xlabel("k")
+    curves.set_ylabel("Recall@k (distinct compounds)")
+    curves.set_ylim(0, 1)
+    curves.set_xticks(ks)
+    curves.grid(alpha=0.3)
+    curves.legend(fontsize=7, loc="lower right")
+    curves.set_title(f"{report['task']}: {report['n_queries']} queries vs {report['n_library']} spectra"
+                     + (f" (* {report['subset']['n']}-query subset)" if report["subset"]["n"] < report["n_queries"]
+                        else ""), fontsize=9)
+    names = [r["method"] for r in methods]
+    bars.barh(names, [r["end_to_end_queries_per_s"] for r in methods])
+    bars.set_xscale("log")
+    bars.set_xlabel("queries per second, end to end (query prep + search)")
+    bars.invert_yaxis()
+    bars.tick_params(axis="y", labelsize=7)
+    bars.grid(alpha=0.3, axis="x")
+    figure.tight_layout()
+    figure.savefig(path, format="png", metadata={"Software": None})
+    plt.close(figure)

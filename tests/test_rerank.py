@@ -1,0 +1,65 @@
+"""Re-ranking embedding hits by a spectral similarity (search --rerank), on the bundled EI data."""
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+from matchms import Spectrum
+from matchms.similarity import CosineGreedy
+
+from llm4ms.spectra.nominal import nominal_mass
+from llm4ms.tables import PROVENANCE_KEY
+
+
+def test_nominal_mass_keeps_the_strongest_peak_per_integer():
+    mz, intensities = nominal_mass(np.array([64.6, 65.0, 91.05, 91.2]), np.array([0.4, 0.2, 0.5, 0.8]))
+    assert mz.tolist() == [65.0, 91.0]
+    assert intensities.tolist() == [0.5, 1.0]  # 0.4 and 0.8, renormalised to a maximum of 1
+
+
+def _weighted_cosine_best(queries, library):
+    """Per query, (best library id, score) by m/z^3·I^0.6 cosine at nominal mass, computed with matchms."""
+    similarity = CosineGreedy(tolerance=0.1, mz_power=3.0, intensity_power=0.6)
+
+    def spectrum(row):
+        return Spectrum(*nominal_mass(np.array(row["mz"]), np.array(row["intensities"])),
+                        metadata_harmonization=False)
+
+    library_spectra = [(row["id"], spectrum(row)) for row in library]
+    best = {}
+    for row in queries:
+        query = spectrum(row)
+        scores = [(float(similarity.pair(ref, query)["score"]), ident) for ident, ref in library_spectra]
+        top = max(scores, key=lambda item: item[0])
+        best[row["id"]] = (top[1], top[0])
+    return best
+
+
+def test_rerank_over_the_whole_library_is_the_spectral_ranking(cli, ei):
+    # With a depth covering the library, the random tiny model's ranking no longer matters: the top hit of
+    # every query must be the library spectrum the weighted cosine ranks first.
+    result = cli("search", ei / "queries.emb.parquet", ei / "library.index", "-o", ei / "hits.parquet",
+                 "--group", "spectrum", "-k", "3", "--rerank", "weighted-cosine", "--rerank-depth", "1000")
+    assert result.exit_code == 0, result.stderr
+    hits = pq.read_table(ei / "hits.parquet").to_pylist()
+    columns = ["id", "mz", "intensities"]
+    expected = _weighted_cosine_best(pq.read_table(ei / "queries.parquet", columns=columns).to_pylist(),
+                                     pq.read_table(ei / "library.parquet", columns=columns).to_pylist())
+    top = {h["query_id"]: (h["library_id"], h["score"]) for h in hits if h["rank"] == 1}
+    assert set(top) == set(expected)
+    for query_id, (library_id, score) in expected.items():
+        assert top[query_id] == (library_id, score)
+    search = json.loads(pq.read_schema(ei / "hits.parquet").metadata[PROVENANCE_KEY])["history"][-1]
+    assert search["parameters"]["rerank"] == "weighted-cosine" and search["parameters"]["rerank_depth"] == 1000
+
+
+def test_rerank_only_reorders_the_embedding_candidates(cli, ei):
+    # Depth 1: the one candidate per query is the embedding's own top spectrum, only its score changes.
+    assert cli("search", ei / "queries.emb.parquet", ei / "library.index", "-o", ei / "plain.parquet",
+               "--group", "spectrum", "-k", "1").exit_code == 0
+    assert cli("search", ei / "queries.emb.parquet", ei / "library.index", "-o", ei / "depth1.parquet",
+               "--group", "spectrum", "-k", "1", "--rerank", "cosine", "--rerank-depth", "1").exit_code == 0
+    plain, depth1 = (pq.read_table(ei / name).to_pylist() for name in ("plain.parquet", "depth1.parquet"))
+    assert [h["library_id"] for h in plain] == [h["library_id"] for h in depth1]
+    assert all(0 <= h["score"] <= 1 for h in depth1)
+    assert [h["score"] for h in plain] != [h["score"] for h in depth1]

@@ -1,0 +1,61 @@
+"""Re-ranking embedding hits by a spectral similarity (matchms CosineGreedy).
+
+The embedding search is fast but coarse; a classical similarity over its best few dozen candidates is
+cheap and sharpens the top of the list. Each query is compared the way its kind of spectrum is usually
+matched: EI (the paper-ei template) at nominal mass, MS/MS at a fragment tolerance in Da.
+"""
+
+import numpy as np
+from matchms import Spectrum
+from matchms.similarity import CosineGreedy
+
+from ..spectra.nominal import nominal_mass
+from ..textualize.settings import PAPER_EI
+
+# (m/z power, intensity power). Weighted cosine: the m/z^3 · I^0.6 composite of EI library search (Stein
+# & Scott 1994) for EI, square-root intensities for MS/MS, the best classical settings on MassBank.
+_POWERS = {("cosine", True): (0.0, 1.0), ("cosine", False): (0.0, 1.0),
+           ("weighted-cosine", True): (3.0, 0.6), ("weighted-cosine", False): (0.0, 0.5)}
+_NOMINAL_TOLERANCE = 0.1  # integer m/z: anything below 0.5 matches the same peaks
+
+
+class Reranker:
+    def __init__(self, method: str, tolerance: float, library_mz: list, library_intensities: list,
+                 library_templates: list):
+        self.method = method
+        self.tolerance = tolerance
+        self.library = (library_mz, library_intensities, library_templates)
+        self.similarities = {}
+        self.spectra = {}
+
+    def _similarity(self, nominal: bool) -> CosineGreedy:
+        if nominal not in self.similarities:
+            mz_power, intensity_power = _POWERS[(self.method, nominal)]
+            self.similarities[nominal] = CosineGreedy(_NOMINAL_TOLERANCE if nominal else self.tolerance,
+                                                      mz_power, intensity_power)
+        return self.similarities[nominal]
+
+    @staticmethod
+    def _spectrum(mz, intensities, nominal: bool) -> Spectrum:
+        mz, intensities = np.asarray(mz, dtype=float), np.asarray(intensities, dtype=float)
+        if nominal:
+            mz, intensities = nominal_mass(mz, intensities)
+        return Spectrum(mz, intensities, metadata_harmonization=False)
+
+    def _library_spectrum(self, row: int, nominal: bool) -> Spectrum:
+        key = (row, nominal)
+        if key not in self.spectra:
+            mz, intensities, _ = self.library
+            self.spectra[key] = self._spectrum(mz[row], intensities[row], nominal)
+        return self.spectra[key]
+
+    def rerank(self, hits: list, mz, intensities, template: str) -> list:
+        """``hits``: (library row, embedding score) best first → (library row, spectral score) best first;
+        equal spectral scores keep the embedding order."""
+        nominal = template == PAPER_EI
+        similarity = self._similarity(nominal)
+        query = self._spectrum(mz, intensities, nominal)
+        scored = [(float(similarity.pair(self._library_spectrum(row, nominal), query)["score"]), order, row)
+                  for order, (row, _) in enumerate(hits)]
+        scored.sort(key=lambda item: (-item[0], item[1]))
+        return [(row, score) for score, _, row in scored]
