@@ -56,7 +56,6 @@ galaxy:
   dependency_resolvers:
     - type: galaxy_packages
   enable_mulled_containers: false
-  allow_path_paste: true
   cleanup_job: onsuccess
   log_level: INFO
   job_config:

@@ -7,7 +7,19 @@ Usage: python summarize_tests.py RESULTS_DIR SUITE...   (SUITE.json expected in 
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
+
+
+def seconds(data: dict) -> float:
+    # planemo's workflow reports have start and end times instead of galaxy-tool-test's time_seconds
+    if "time_seconds" in data:
+        return data["time_seconds"]
+    try:
+        start, end = (datetime.fromisoformat(data[key]) for key in ("start_datetime", "end_datetime"))
+    except (KeyError, TypeError, ValueError):
+        return 0.0
+    return (end - start).total_seconds()
 
 
 def main(results: Path, suites: list[str]) -> int:
@@ -27,7 +39,7 @@ def main(results: Path, suites: list[str]) -> int:
             ok = data.get("status") == "success"
             passed += ok
             failed += not ok
-            print(f"{'passed' if ok else 'FAILED':7} {test['id']}  {data.get('time_seconds', 0):.0f} s")
+            print(f"{'passed' if ok else 'FAILED':7} {test['id']}  {seconds(data):.0f} s")
             if not ok:
                 for problem in data.get("problems") or [data.get("status")]:
                     print(f"        {str(problem)[:400]}")

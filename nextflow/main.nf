@@ -7,7 +7,6 @@
  *
  *   nextflow run nextflow/main.nf -profile docker --library lib.msp --queries 'runs/*.mgf' --outdir results
  */
-nextflow.enable.dsl = 2
 
 include { LLM4MS_TEXTUALIZE as TEXTUALIZE_LIBRARY } from './modules/local/llm4ms/textualize/main'
 include { LLM4MS_TEXTUALIZE as TEXTUALIZE_QUERIES } from './modules/local/llm4ms/textualize/main'
