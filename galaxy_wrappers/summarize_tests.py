@@ -41,8 +41,9 @@ def main(results: Path, suites: list[str]) -> int:
             failed += not ok
             print(f"{'passed' if ok else 'FAILED':7} {test['id']}  {seconds(data):.0f} s")
             if not ok:
-                for problem in data.get("problems") or [data.get("status")]:
-                    print(f"        {str(problem)[:400]}")
+                problems = (data.get("output_problems") or []) + [data.get("execution_problem") or data.get("status")]
+                for problem in problems:
+                    print("        " + " ".join(str(problem).split())[:400])
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

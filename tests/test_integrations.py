@@ -80,7 +80,7 @@ def test_galaxy_wrapper_tests_name_existing_files_and_check_content(command):
                 for name in param.get("value").split(","):
                     assert (WRAPPERS / "test-data" / name).is_file(), name
         failure = test.get("expect_failure") == "true"
-        checks = list(test.iter("assert_contents")) + list(test.iter("assert_stderr")) + list(test.iter("assert_stdout"))
+        checks = [check for tag in ("assert_contents", "assert_stderr", "assert_stdout") for check in test.iter(tag)]
         assert checks, f"{GALAXY_TOOL[command].name}: a test that only checks that something came out"
         if failure:
             assert test.get("expect_exit_code") in {"3", "4", "5"}
