@@ -31,7 +31,7 @@ workflow {
     // q.mzML of one run stay two tasks with two outputs.
     queries = Channel
         .fromPath(params.queries, checkIfExists: true)
-        .map { file -> [ [ id: file.name.replaceAll(/[^A-Za-z0-9_-]/, '_') ], file ] }
+        .map { file -> [ [ id: file.name.replaceAll(/[^A-Za-z0-9_-]/, '_'), file: file.name ], file ] }
 
     TEXTUALIZE_LIBRARY(library)
     EMBED_LIBRARY(TEXTUALIZE_LIBRARY.out.spectra)
@@ -44,10 +44,14 @@ workflow {
     index = LLM4MS_BUILDINDEX.out.index.map { meta, file -> file }.first()
     LLM4MS_SEARCH(EMBED_QUERIES.out.embeddings, index)
 
-    // Gather: one table of all hits. Each chunk's first line is its own provenance, which would be
-    // wrong for the merged rows, so it is dropped here; the per-file hits keep theirs in hits/.
+    // Gather: one table of all hits, with the query file in a first column, since query ids (scan=1)
+    // repeat across files. Each chunk's provenance line would be wrong for the merged rows, so it is
+    // dropped here; the per-file hits in hits/ keep theirs.
     LLM4MS_SEARCH.out.hits
-        .map { meta, file -> file.readLines().drop(1).join('\n') + '\n' }
+        .map { meta, file ->
+            def lines = file.readLines().drop(1)
+            ([ "query_file\t${lines[0]}" ] + lines.drop(1).collect { "${meta.file}\t${it}" }).join('\n') + '\n'
+        }
         .collectFile(name: 'all_hits.tsv', storeDir: "${params.outdir}", keepHeader: true, skip: 1, sort: true)
 
     if (params.score) {
@@ -58,6 +62,7 @@ workflow {
     TEXTUALIZE_LIBRARY.out.versions
         .mix(EMBED_LIBRARY.out.versions, LLM4MS_BUILDINDEX.out.versions, TEXTUALIZE_QUERIES.out.versions,
              EMBED_QUERIES.out.versions, LLM4MS_SEARCH.out.versions)
+        .map { file -> file.text }
         .unique()
         .collectFile(name: 'software_versions.yml', storeDir: "${params.outdir}/pipeline_info")
 }
