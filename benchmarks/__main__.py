@@ -12,6 +12,7 @@ hits, per-query ranks) stay in --work for re-use.
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from .compare import METHODS, run, save_json
@@ -44,7 +45,7 @@ def compare(args, command: str) -> None:
     else:
         task = TASKS[args.task]
     if args.slow_queries is not None:
-        task = task.__class__(**{**task.__dict__, "slow_queries": args.slow_queries or None})
+        task = replace(task, slow_queries=args.slow_queries or None)
     options = Llm4msOptions(args.model, args.adapter, args.layers, args.template, args.device, args.batch_size,
                             args.rerank_depth)
     label = args.label or "-".join(filter(None, [task.name] + ([] if args.model == "smollm2-135m" else

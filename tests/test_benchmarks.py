@@ -2,6 +2,7 @@
 when the library is searched with itself, and the report must list what ran."""
 
 import json
+from dataclasses import replace
 
 import pyarrow.parquet as pq
 import pytest
@@ -42,7 +43,7 @@ def test_self_search_finds_every_compound_first(data, tmp_path, tiny_model, libr
 
 def test_report_table_and_plot(data, tmp_path):
     task = custom_task(str(data / "ms2_queries.mgf"), str(data / "ms2_library.mgf"), "ms2")
-    task = task.__class__(**{**task.__dict__, "slow_queries": 5})
+    task = replace(task, slow_queries=5)
     report = run(task, ["cosine", "entropy-identity"], tmp_path / "work", tmp_path / "out",
                  Llm4msOptions(), log=lambda message: None)
     cosine, identity = report["methods"]["cosine"], report["methods"]["entropy-identity"]

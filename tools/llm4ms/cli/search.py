@@ -35,6 +35,7 @@ def search_command(queries, index, output, top_k, group, precursor_window, windo
     stats = search_files(queries, index, output, settings, fmt,
                          progress_factory=progress_factory(quiet, "queries", "search"),
                          warn=lambda m: report("search", m))
-    report("search", f"searched {stats['queries']} queries, top {top_k} {group}s each, to {shown(output)}"
+    unit = {"compound": "compounds", "spectrum": "spectra"}[group]
+    report("search", f"searched {stats['queries']} queries, top {top_k} {unit} each, to {shown(output)}"
            + (f"; {stats['without_hits']} without any hit (rows with empty rank and a note)"
               if stats["without_hits"] else ""))

@@ -20,11 +20,10 @@ _NOMINAL_TOLERANCE = 0.1  # integer m/z: anything below 0.5 matches the same pea
 
 
 class Reranker:
-    def __init__(self, method: str, tolerance: float, library_mz: list, library_intensities: list,
-                 library_templates: list):
+    def __init__(self, method: str, tolerance: float, library_mz: list, library_intensities: list):
         self.method = method
         self.tolerance = tolerance
-        self.library = (library_mz, library_intensities, library_templates)
+        self.library = (library_mz, library_intensities)
         self.similarities = {}
         self.spectra = {}
 
@@ -45,7 +44,7 @@ class Reranker:
     def _library_spectrum(self, row: int, nominal: bool) -> Spectrum:
         key = (row, nominal)
         if key not in self.spectra:
-            mz, intensities, _ = self.library
+            mz, intensities = self.library
             self.spectra[key] = self._spectrum(mz[row], intensities[row], nominal)
         return self.spectra[key]
 

@@ -83,7 +83,7 @@ def search_index(index, vectors: np.ndarray, precursors: list, settings: SearchS
                                    replace(settings, k=settings.rerank_depth, group="spectrum"), progress, batch)
     library = index.library
     reranker = Reranker(settings.rerank, settings.rerank_tolerance, library.column("mz").to_pylist(),
-                        library.column("intensities").to_pylist(), library.column("template").to_pylist())
+                        library.column("intensities").to_pylist())
     keys = compound_keys(library) if settings.group == "compound" else None
     results = []
     for hits, (mz, intensities, template) in zip(candidates, query_peaks):
