@@ -36,10 +36,3 @@ def best_rows(scores: np.ndarray, depth: int = DEPTH, candidates: np.ndarray | N
     top = np.argpartition(-scores, depth - 1)[:depth] if depth < len(scores) else np.arange(len(scores))
     order = top[np.lexsort((top, -scores[top]))]
     return order, scores[order]
-
-
-def window_candidates(library_precursors: np.ndarray, precursor: float, window: float) -> np.ndarray:
-    """Library rows whose precursor m/z lies within ``window`` Da of the query's."""
-    if np.isnan(precursor):
-        return np.empty(0, dtype=int)
-    return np.flatnonzero(np.abs(library_precursors - precursor) <= window + 1e-9)

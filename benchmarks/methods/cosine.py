@@ -6,7 +6,9 @@ import numpy as np
 from matchms.similarity import CosineGreedy
 from tqdm import tqdm
 
-from . import Ranking, best_rows, window_candidates
+from llm4ms.index.search import PrecursorWindow
+
+from . import Ranking, best_rows
 from .peaks import prepared
 
 CHUNK = 64  # queries per CosineGreedy.matrix call: a progress step of a few seconds
@@ -20,12 +22,15 @@ def cosine(queries, library, task, powers: tuple = (0.0, 1.0), window: bool = Fa
     query_spectra = prepared(queries.spectra, task.unit_mass)
     library_spectra = prepared(library.spectra, task.unit_mass)
     prep = time.perf_counter() - start
+    # The first call compiles matchms's numba kernels (seconds); kept out of the search timing.
+    similarity.pair(library_spectra[0], query_spectra[0])
     rows, scores = [], []
     start = time.perf_counter()
     if window:
+        library_window = PrecursorWindow(library.precursors)
         for spectrum, precursor in zip(tqdm(query_spectra, desc="cosine in window", unit="query"),
                                        queries.precursors):
-            candidates = window_candidates(library.precursors, precursor, task.window)
+            candidates = library_window.rows(precursor, task.window)
             found = similarity.matrix([library_spectra[i] for i in candidates], [spectrum],
                                       progress_bar=False)["score"][:, 0] if len(candidates) else np.empty(0)
             r, s = best_rows(found.astype(float), candidates=candidates)

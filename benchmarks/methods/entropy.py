@@ -6,7 +6,9 @@ import numpy as np
 from ms_entropy import FlashEntropySearch
 from tqdm import tqdm
 
-from . import Ranking, best_rows, window_candidates
+from llm4ms.index.search import PrecursorWindow
+
+from . import Ranking, best_rows
 from .peaks import prepared
 
 
@@ -27,7 +29,7 @@ def entropy(queries, library, task, identity: bool = False) -> Ranking:
                for i, (s, p) in enumerate(zip(prepared(library.spectra, task.unit_mass), library.precursors))]
     indexed = search.build_index(entries, **cleaning)
     order = np.array([entry["row"] for entry in indexed])  # index position → library row
-    indexed_precursors = library.precursors[order]
+    indexed_window = PrecursorWindow(library.precursors[order])  # in index positions, as the scores come
     library_prep = time.perf_counter() - start
     rows, scores = [], []
     query_prep = searching = 0.0
@@ -41,7 +43,7 @@ def entropy(queries, library, task, identity: bool = False) -> Ranking:
             similarity = search.identity_search(precursor_mz=float(precursor), peaks=peaks,
                                                 ms1_tolerance_in_da=task.window, ms2_tolerance_in_da=task.tolerance)
             # Every library spectrum in the window is a candidate, scored or not, as in the cosine window.
-            candidates = window_candidates(indexed_precursors, precursor, task.window)
+            candidates = indexed_window.rows(precursor, task.window)
             r, s = best_rows(similarity[candidates].astype(float), candidates=candidates)
         else:
             similarity = search.open_search(peaks=peaks, ms2_tolerance_in_da=task.tolerance)

@@ -21,8 +21,26 @@ class SearchSettings:
     rerank_depth: int = 50  # library spectra taken from the embedding search for re-ranking
     rerank_tolerance: float = 0.01  # fragment tolerance of MS/MS re-ranking, Da (EI matches nominal masses)
 
-    def tolerance(self, precursor: float) -> float:
-        return self.window if self.window_unit == "da" else precursor * self.window * 1e-6
+
+class PrecursorWindow:
+    """Library rows sorted once by precursor m/z, for window look-ups. The one definition of "inside the
+    window", shared with the benchmark's classical window searches so every method sees the same
+    candidates; library spectra without a precursor m/z are never inside."""
+
+    def __init__(self, precursors):
+        mz = np.asarray([np.nan if p is None else p for p in precursors], dtype=float)
+        order = np.argsort(mz, kind="stable")
+        self.order = order[np.isfinite(mz[order])]
+        self.sorted_mz = mz[self.order]
+
+    def rows(self, precursor, window: float, unit: str = "da") -> np.ndarray:
+        """Library rows whose precursor lies in [p − t, p + t], t = window (Da) or p × window × 10⁻⁶ (ppm)."""
+        if precursor is None or not np.isfinite(precursor):
+            return np.empty(0, dtype=np.int64)
+        tolerance = window if unit == "da" else precursor * window * 1e-6
+        lo = np.searchsorted(self.sorted_mz, precursor - tolerance, side="left")
+        hi = np.searchsorted(self.sorted_mz, precursor + tolerance, side="right")
+        return np.ascontiguousarray(self.order[lo:hi], dtype=np.int64)
 
 
 def compound_keys(library) -> np.ndarray:
@@ -72,24 +90,29 @@ def _search(index, vectors, k, keys, limit, params=None):
 
 
 def search_index(index, vectors: np.ndarray, precursors: list, settings: SearchSettings, progress=None,
-                 batch: int = 1024, query_peaks: list | None = None):
+                 batch: int = 1024, query_peaks: list | None = None, reranker=None):
     """Per query, a list of (library row, score), best first. With ``settings.rerank``, ``query_peaks``
-    gives each query's (m/z, intensities, template), and the scores are the spectral similarity."""
+    gives each query's (m/z, intensities, template), and the scores are the spectral similarity;
+    ``reranker`` (from `reranker_for`) lets a caller searching chunk by chunk prepare the library once."""
     if not settings.rerank:
         return _embedding_search(index, vectors, precursors, settings, progress, batch)
-    from .rerank import Reranker
-
     candidates = _embedding_search(index, vectors, precursors,
                                    replace(settings, k=settings.rerank_depth, group="spectrum"), progress, batch)
-    library = index.library
-    reranker = Reranker(settings.rerank, settings.rerank_tolerance, library.column("mz").to_pylist(),
-                        library.column("intensities").to_pylist())
-    keys = compound_keys(library) if settings.group == "compound" else None
+    reranker = reranker or reranker_for(index, settings)
+    keys = compound_keys(index.library) if settings.group == "compound" else None
     results = []
     for hits, (mz, intensities, template) in zip(candidates, query_peaks):
         rows, scores = zip(*reranker.rerank(hits, mz, intensities, template)) if hits else ((), ())
         results.append(collapse_hits(rows, scores, keys, settings.k))
     return results
+
+
+def reranker_for(index, settings: SearchSettings):
+    """The re-ranker of ``settings.rerank`` over the index's library peaks."""
+    from .rerank import Reranker
+
+    return Reranker(settings.rerank, settings.rerank_tolerance, index.library.column("mz").to_pylist(),
+                    index.library.column("intensities").to_pylist())
 
 
 def _embedding_search(index, vectors, precursors, settings, progress, batch):
@@ -105,21 +128,13 @@ def _embedding_search(index, vectors, precursors, settings, progress, batch):
             if progress is not None:
                 progress.update(min(batch, len(vectors) - start))
         return results
-    library_mz = np.asarray([np.nan if p is None else p for p in index.library.column("precursor_mz").to_pylist()])
-    order = np.argsort(library_mz, kind="stable")
-    order = order[np.isfinite(library_mz[order])]
-    sorted_mz = library_mz[order]
+    window = PrecursorWindow(index.library.column("precursor_mz").to_pylist())
     for row, precursor in enumerate(precursors):
         hits = []
-        if precursor is not None and np.isfinite(precursor):
-            tol = settings.tolerance(precursor)
-            lo = np.searchsorted(sorted_mz, precursor - tol, side="left")
-            hi = np.searchsorted(sorted_mz, precursor + tol, side="right")
-            candidates = np.ascontiguousarray(order[lo:hi], dtype=np.int64)
-            if len(candidates):
-                params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(candidates))
-                hits = _search(index.faiss_index, vectors[row:row + 1], settings.k, keys, len(candidates),
-                               params)[0]
+        candidates = window.rows(precursor, settings.window, settings.window_unit)
+        if len(candidates):
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(candidates))
+            hits = _search(index.faiss_index, vectors[row:row + 1], settings.k, keys, len(candidates), params)[0]
         results.append(hits)
         if progress is not None:
             progress.update(1)

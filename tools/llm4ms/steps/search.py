@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 
 from .. import tables
 from ..index import SearchSettings, load_index, search_index
+from ..index.search import reranker_for
 from ..index.store import vectors_of
 from ..streams import atomic_output, display_name, input_path
 
@@ -56,6 +57,7 @@ def search_files(queries: str, index_path: str, output: str, settings: SearchSet
         progress = progress_factory(parquet.metadata.num_rows) if progress_factory else None
         stats = {"queries": 0, "without_hits": 0, "template_mismatch": 0}
         columns = ["id", "template", "precursor_mz", "embedding"] + (["mz", "intensities"] if settings.rerank else [])
+        reranker = reranker_for(index, settings) if settings.rerank else None
         with atomic_output(output, "." + fmt) as tmp:
             writer = _HitsWriter(tmp, fmt, out_provenance)
             for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
@@ -66,7 +68,7 @@ def search_files(queries: str, index_path: str, output: str, settings: SearchSet
                 peaks = (list(zip(batch.column("mz").to_pylist(), batch.column("intensities").to_pylist(),
                                   batch.column("template").to_pylist())) if settings.rerank else None)
                 hits = search_index(index, vectors_of(pa.chunked_array([batch.column("embedding")])), precursors,
-                                    settings, progress, query_peaks=peaks)
+                                    settings, progress, query_peaks=peaks, reranker=reranker)
                 writer.write(hits_table(ids, precursors, hits, library, stats))
                 stats["queries"] += len(ids)
             writer.close()
