@@ -65,7 +65,7 @@ galaxy-lint: $(TOOLS_STAMP)
 	$(TOOLS_VENV)/bin/planemo lint --fail_level warn galaxy_wrappers/
 	$(TOOLS_VENV)/bin/planemo workflow_lint --fail_level warn galaxy_wrappers/workflows/
 
-# The wrapper tests of embed, build-index, search and score start from the outputs of the step before;
+# The wrapper tests of embed, build-index, search, score and train start from the outputs of the step before;
 # this remakes those inputs with the installed llm4ms (run it after a change of the file formats).
 galaxy-test-data: install
 	cd $(GX_DATA) && PATH="$(CURDIR)/$(BIN):$$PATH" sh -c '\
@@ -75,6 +75,9 @@ galaxy-test-data: install
 	  llm4ms embed ms2_library.parquet -o ms2_library.emb.parquet -q --device cpu && \
 	  llm4ms build-index ms2_library.emb.parquet -o ms2_library.index && \
 	  llm4ms search ms2_queries.emb.parquet ms2_library.index -o ms2_hits.tsv -q && \
+	  llm4ms train ms2_queries.parquet -o ms2_adapter --layers 2 --steps 2 --batch-size 4 --lora-r 2 \
+	    --lora-alpha 4 --device cpu -q && \
+	  (cd ms2_adapter && python -m zipfile -c ../ms2_adapter.zip *) && rm -r ms2_adapter && \
 	  rm ms2_library.parquet'
 
 galaxy-test: install $(GALAXY_STAMP) $(TOOLS_STAMP) galaxy-lint

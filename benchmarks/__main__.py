@@ -50,7 +50,7 @@ def compare(args, command: str) -> None:
                             args.rerank_depth)
     label = args.label or "-".join(filter(None, [task.name] + ([] if args.model == "smollm2-135m" else
                                                                 [Path(args.model).name]) +
-                                                  ([Path(args.adapter).name] if args.adapter else []) +
+                                                  ([Path(args.adapter).name] if args.adapter != "auto" else []) +
                                                   ([f"L{args.layers}"] if args.layers else []) +
                                                   ([args.template] if args.template != "auto" else [])))
     out = Path(args.out or HERE / "results" / label)
@@ -83,7 +83,7 @@ def main(argv=None):
     cmp.add_argument("--like", choices=TASKS, default="ms2", help="Settings for your own files: ei or ms2.")
     cmp.add_argument("--methods", default="all", help="Comma-separated methods or groups: " +
                      ", ".join(list(GROUPS) + list(METHODS)))
-    cmp.add_argument("--adapter")
+    cmp.add_argument("--adapter", default="auto", help="As llm4ms embed: a folder, auto (default) or none.")
     cmp.add_argument("--template", default="auto")
     cmp.add_argument("--rerank-depth", type=int, default=50)
     cmp.add_argument("--slow-queries", type=int, help="Queries for slow methods (0: all; default per task).")

@@ -38,6 +38,11 @@ def _powers(task) -> tuple:
     return task.mz_power, task.intensity_power
 
 
+def _model_label(options) -> str:
+    adapter = {"none": "no adapter", "auto": "shipped adapter"}.get(options.adapter, f"adapter {options.adapter}")
+    return f"{options.model}, {adapter}"
+
+
 def _weighting(task) -> str:
     return f"m/z^{task.mz_power:g}·I^{task.intensity_power:g}" if task.mz_power else f"I^{task.intensity_power:g}"
 
@@ -143,7 +148,7 @@ def run(task, methods: list, work: Path, out: Path, llm4ms_options, seed: int = 
         score = score_files(str(hits), str(subset_truth if slow else truth), KS, per_query=str(per_query))
         n = score["n_queries"]
         results[name] = {
-            "method": name, "label": method.label.format(weighting=_weighting(task), model=llm4ms_options.model,
+            "method": name, "label": method.label.format(weighting=_weighting(task), model=_model_label(llm4ms_options),
                                                          depth=llm4ms_options.rerank_depth),
             "n_queries": n, "subset": slow, **{f"recall@{k}": score[f"recall@{k}"] for k in KS},
             "mean_top1_tanimoto": score["mean_top1_tanimoto"], "n_without_hits": score["n_without_hits"],

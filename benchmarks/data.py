@@ -16,6 +16,7 @@ from matchms import Spectrum
 
 from llm4ms.steps.textualize import textualize_files
 from llm4ms.textualize import TextSettings
+from llm4ms.textualize.settings import TEMPLATES_VERSION
 
 DATA = Path(os.environ.get("LLM4MS_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "massbank"))
 
@@ -48,7 +49,7 @@ def custom_task(queries: str, library: str, like: str) -> Task:
 
 def _cache_name(path: str, template: str) -> str:
     stat = Path(path).stat()
-    key = f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{template}"
+    key = f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{template}|{TEMPLATES_VERSION}"
     return f"{Path(path).stem}.{template}.{hashlib.sha256(key.encode()).hexdigest()[:12]}.parquet"
 
 

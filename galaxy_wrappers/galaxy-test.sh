@@ -18,7 +18,7 @@ port=${GALAXY_PORT:-$("$galaxy_venv/bin/python" -c 'import socket; s = socket.so
 url=http://127.0.0.1:$port
 # Only this throwaway server ever sees the key.
 key=llm4ms-galaxy-test-$(date +%s)-$$
-tools=(llm4ms_textualize llm4ms_embed llm4ms_build_index llm4ms_search llm4ms_score)
+tools=(llm4ms_textualize llm4ms_embed llm4ms_build_index llm4ms_search llm4ms_score llm4ms_train)
 
 # A fresh database and job area each run, so a run never depends on what an earlier one left.
 rm -rf "$work/data" "$work/results"

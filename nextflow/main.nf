@@ -15,6 +15,8 @@ include { LLM4MS_EMBED      as EMBED_QUERIES      } from './modules/local/llm4ms
 include { LLM4MS_BUILDINDEX                       } from './modules/local/llm4ms/buildindex/main'
 include { LLM4MS_SEARCH                           } from './modules/local/llm4ms/search/main'
 include { LLM4MS_SCORE                            } from './modules/local/llm4ms/score/main'
+// Not run by this workflow: the module for pipelines that train an adapter (llm4ms train) for embed.
+include { LLM4MS_TRAIN                            } from './modules/local/llm4ms/train/main'
 
 workflow {
     if (!params.library || !params.queries) {

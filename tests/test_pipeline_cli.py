@@ -16,17 +16,18 @@ def provenance(path):
 def test_textualize_table_keeps_peaks_metadata_and_template(cli, work):
     result = cli("textualize", work / "ms2_queries.mzML", work / "ei_queries.msp", "-o", work / "mixed.parquet")
     assert result.exit_code == 0
-    assert "wrote 24 spectra (msms: 12, paper-ei: 12)" in result.stderr and "scan=0" in result.stderr
+    assert "wrote 24 spectra (ei: 12, msms: 12)" in result.stderr and "scan=0" in result.stderr
     table = pq.read_table(work / "mixed.parquet").to_pylist()
-    assert [r["template"] for r in table] == ["msms"] * 12 + ["paper-ei"] * 12
+    assert [r["template"] for r in table] == ["msms"] * 12 + ["ei"] * 12
     assert table[0]["id"] == "scan=1" and table[0]["text"].startswith("MS2 precursor ")
-    assert table[12]["text"].startswith("Instruction: This is a mass spectra:  Key Peaks: base_peak@")
+    assert table[12]["text"].startswith("EI highest 517 peaks: 516 178 ")
     assert all(len(r["mz"]) == len(r["intensities"]) > 0 and max(r["intensities"]) == 1.0 for r in table)
     assert table[12]["inchikey"] and table[12]["smiles"] and table[12]["source_file"] == "ei_queries.msp"
     assert json.loads(table[12]["metadata_json"])["license"] == "CC BY"
     prov = provenance(work / "mixed.parquet")
     assert prov["format"] == "llm4ms.spectra" and prov["history"][0]["step"] == "textualize"
     assert prov["textualization"]["templates"]["paper-ei"] == {"top_n": 30, "threshold": 0.005, "decimals": 0}
+    assert prov["textualization"]["templates"]["ei"] == {"top_n": 30, "threshold": 0.005, "decimals": 0}
 
 
 def test_spectra_parquet_is_read_back_losslessly(cli, work):

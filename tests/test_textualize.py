@@ -17,6 +17,15 @@ def test_paper_template_reproduces_the_papers_text():
                     "extra_peak@39,extra_peak@51,extra_peak@63,max_peak@92")
 
 
+def test_compact_ei_template_writes_the_papers_peaks_as_bare_integers():
+    text, problem = textualize(MZ, INTENSITY, None, "ei", TextSettings())
+    assert problem is None
+    assert text == "EI highest 92 peaks: 91 92 65 39 51 63"
+    mz = np.arange(40, 100, dtype=float) + 0.3  # accurate masses become unit mass, like the paper's
+    text, _ = textualize(mz, np.linspace(100, 10, 60), None, "ei", TextSettings(decimals=3))
+    assert text.startswith("EI highest 69 peaks: 40 41 42 ") and len(text.split()) == 4 + 30
+
+
 def test_paper_template_keeps_top_n_and_closes_with_highest_kept_mz():
     mz = np.arange(40, 100, dtype=float)  # 60 peaks, the strongest at the lowest m/z
     intensity = np.linspace(100, 10, 60)
@@ -53,8 +62,8 @@ def test_threshold_can_leave_nothing():
 
 
 @pytest.mark.parametrize("precursor, level, expected", [
-    (188.07, 2, "msms"), (188.07, None, "msms"), (188.07, 1, "paper-ei"), (None, 2, "paper-ei"),
-    (None, None, "paper-ei")])
+    (188.07, 2, "msms"), (188.07, None, "msms"), (188.07, 1, "ei"), (None, 2, "ei"),
+    (None, None, "ei")])
 def test_auto_template_choice(precursor, level, expected):
     assert choose_template(TextSettings(), precursor, level) == expected
     assert choose_template(TextSettings(template="paper-ei"), precursor, level) == "paper-ei"

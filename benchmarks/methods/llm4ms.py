@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from llm4ms import tables
+from llm4ms.backbone import choose_adapter, resolve_adapter
 from llm4ms.index import SearchSettings, build_index
 from llm4ms.steps.embed import embed_table, load_encoder
 from llm4ms.steps.search import search_files
@@ -20,10 +22,19 @@ from . import Ranking
 from ..data import spectra_table
 
 
+def _texts(spectra: Path) -> tuple[dict, set]:
+    """The textualization identity and the templates of a spectra table (what picks and checks the adapter)."""
+    import pyarrow.parquet as pq
+
+    provenance = tables.read_provenance(spectra, spectra.name, (tables.SPECTRA,))
+    templates = pq.read_table(spectra, columns=["template"]).column("template").to_pylist()
+    return provenance["textualization"], set(templates)
+
+
 @dataclass(frozen=True)
 class Llm4msOptions:
     model: str = "smollm2-135m"
-    adapter: str | None = None
+    adapter: str = "auto"  # as llm4ms embed: the shipped adapter for the template; "none": bare backbone
     layers: int | None = None
     template: str = "auto"
     device: str = "auto"
@@ -39,10 +50,12 @@ class Embeddings:
         self.encoder = None
         self.index = None  # (index file, seconds to build it): one build serves every llm4ms method of a run
 
-    def _encoder(self):
+    def _encoder(self, spectra: Path):
         if self.encoder is None:  # model loading is not part of any timing
             o = self.options
-            self.encoder = load_encoder(o.model, o.adapter, o.device, "auto", o.layers, 512)
+            textualization, templates = _texts(spectra)
+            self.encoder = load_encoder(o.model, o.adapter, o.device, "auto", o.layers, 512, textualization,
+                                        templates)
         return self.encoder
 
     def get(self, role: str) -> tuple[Path, dict]:
@@ -50,12 +63,14 @@ class Embeddings:
         source = self.task.queries if role == "queries" else self.task.library
         spectra, _ = spectra_table(source, self.work, self.options.template)
         o = self.options
-        key = json.dumps([spectra.name, o.model, o.adapter and str(Path(o.adapter).resolve()), o.layers])
+        adapter = choose_adapter(o.adapter, o.model, _texts(spectra)[1])
+        adapter = adapter and resolve_adapter(adapter)["fingerprint"]
+        key = json.dumps([spectra.name, o.model, adapter, o.layers])
         out = self.work / "embeddings" / f"{spectra.stem}.{hashlib.sha256(key.encode()).hexdigest()[:12]}.emb.parquet"
         timing = out.with_suffix(".timing.json")
         if not out.exists() or not timing.exists():
             out.parent.mkdir(parents=True, exist_ok=True)
-            encoder = self._encoder()
+            encoder = self._encoder(spectra)
             start = time.perf_counter()
             count, _ = embed_table(str(spectra), str(out), encoder, o.batch_size)
             timing.write_text(json.dumps({"spectra": count, "seconds": time.perf_counter() - start,

@@ -1,5 +1,6 @@
-"""The language-model backbone: resolving --model, converting GGUF, and the LLM2Vec spectrum encoder."""
+"""The language-model backbone: resolving --model and --adapter, converting GGUF, the LLM2Vec encoder."""
 
-from .resolve import DEFAULT_MODEL, ResolvedModel, resolve_adapter, resolve_model
+from .adapters import choose_adapter, resolve_adapter
+from .resolve import DEFAULT_MODEL, ResolvedModel, resolve_model
 
-__all__ = ["DEFAULT_MODEL", "ResolvedModel", "resolve_adapter", "resolve_model"]
+__all__ = ["DEFAULT_MODEL", "ResolvedModel", "choose_adapter", "resolve_adapter", "resolve_model"]

@@ -1,5 +1,7 @@
 """The LLM2Vec spectrum encoder: bidirectional attention, mean pooling, L2-normalised float32 vectors."""
 
+import contextlib
+
 import numpy as np
 
 from ..errors import ModelError
@@ -29,39 +31,66 @@ def pick_dtype(dtype: str, device: str):
     return getattr(torch, dtype)
 
 
+def import_peft():
+    """peft, once torch.distributed.tensor is loaded: peft reads that attribute, which torch 2.13 only sets
+    on import."""
+    with contextlib.suppress(ImportError):
+        import torch.distributed.tensor  # noqa: F401
+    import peft
+
+    return peft
+
+
+def load_network(model: ResolvedModel, dtype, adapter_path: str | None = None, layers: int | None = None):
+    """(bidirectional network, tokenizer, layers in the backbone): the adapter merged, then the layers cut.
+
+    Later layers are dropped after merging, so an adapter trained on the first N layers loads either way.
+    Shared by embedding and training, so both see exactly the same network.
+    """
+    from llm2vec import LLM2Vec
+    from transformers import AutoConfig, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # llm2vec's forward trips a deprecation notice on every load
+    try:
+        config = AutoConfig.from_pretrained(model.path)
+        model_class = LLM2Vec._get_model_class(type(config).__name__, enable_bidirectional=True)
+        tokenizer = AutoTokenizer.from_pretrained(model.path)
+        network = model_class.from_pretrained(model.path, torch_dtype=dtype)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{model.name}: cannot load model from {model.path} ({exc})") from exc
+    if adapter_path:
+        network = import_peft().PeftModel.from_pretrained(network, adapter_path).merge_and_unload()
+    total = len(network.layers)
+    if layers is not None:
+        if not 1 <= layers <= total:
+            raise ModelError(f"--layers {layers}: {model.name} has {total} layers")
+        network.layers = network.layers[:layers]
+        network.config.num_hidden_layers = layers
+    tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
+    tokenizer.padding_side = "left"  # llm2vec's pooling assumes left padding
+    return network, tokenizer, total
+
+
+def llm2vec_wrapper(network, tokenizer, max_length: int):
+    from llm2vec import LLM2Vec
+
+    return LLM2Vec(network, tokenizer, pooling_mode="mean", max_length=max_length, skip_instruction=True)
+
+
+def with_separator(texts: list[str]) -> list[str]:
+    return [_SEPARATOR + text for text in texts]
+
+
 class SpectrumEncoder:
     def __init__(self, model: ResolvedModel, adapter_path: str | None = None, adapter: dict | None = None,
                  device: str = "auto", dtype: str = "auto", layers: int | None = None, max_length: int = 512):
         import torch
-        from llm2vec import LLM2Vec
-        from transformers import AutoConfig, AutoTokenizer
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.set_verbosity_error()  # llm2vec's forward trips a deprecation notice on every load
         self.device = pick_device(device)
         self.dtype = pick_dtype(dtype, self.device)
-        try:
-            config = AutoConfig.from_pretrained(model.path)
-            model_class = LLM2Vec._get_model_class(type(config).__name__, enable_bidirectional=True)
-            tokenizer = AutoTokenizer.from_pretrained(model.path)
-            network = model_class.from_pretrained(model.path, torch_dtype=self.dtype)
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"{model.name}: cannot load model from {model.path} ({exc})") from exc
-        if adapter_path:
-            from peft import PeftModel
-
-            network = PeftModel.from_pretrained(network, adapter_path).merge_and_unload()
-        total = len(network.layers)
-        if layers is not None:
-            if not 1 <= layers <= total:
-                raise ModelError(f"--layers {layers}: {model.name} has {total} layers")
-            # Later layers are dropped after merging the adapter, so adapters trained either way load.
-            network.layers = network.layers[:layers]
-            network.config.num_hidden_layers = layers
-        tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
-        tokenizer.padding_side = "left"  # llm2vec's pooling assumes left padding
-        self.encoder = LLM2Vec(network.to(self.device).eval(), tokenizer, pooling_mode="mean",
-                               max_length=max_length, skip_instruction=True)
+        network, tokenizer, total = load_network(model, self.dtype, adapter_path, layers)
+        self.encoder = llm2vec_wrapper(network.to(self.device).eval(), tokenizer, max_length)
         self.tokenizer = tokenizer
         self.torch = torch
         self.record = {
@@ -83,7 +112,7 @@ class SpectrumEncoder:
         with self.torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 rows = order[start:start + batch_size]
-                features = self.encoder.tokenize([_SEPARATOR + texts[i] for i in rows])
+                features = self.encoder.tokenize(with_separator([texts[i] for i in rows]))
                 features = {k: v.to(self.device) for k, v in features.items()}
                 vectors = self.encoder.forward(features).float()
                 vectors = self.torch.nn.functional.normalize(vectors, dim=-1)

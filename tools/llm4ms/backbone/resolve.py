@@ -2,7 +2,6 @@
 local Hugging Face folder plus a content fingerprint that provenance records and search compares."""
 
 import importlib.util
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,19 +74,3 @@ def resolve_model(spec: str) -> ResolvedModel:
         raise ModelError(f"{spec}: cannot fetch this model from the Hugging Face hub ({type(exc).__name__})",
                          hint="without a network, pass a local folder or GGUF file") from exc
     return ResolvedModel(spec, folder, _folder_fingerprint(folder))
-
-
-def resolve_adapter(spec: str | None) -> dict | None:
-    """Provenance record of a PEFT LoRA folder, or None for the bare backbone."""
-    if spec is None:
-        return None
-    folder = Path(spec)
-    config = folder / "adapter_config.json"
-    if not config.exists():
-        raise ModelError(f"{spec}: not a PEFT adapter folder (no adapter_config.json)")
-    weights = sorted(folder.glob("adapter_model.*"))
-    if not weights:
-        raise ModelError(f"{spec}: adapter folder has no adapter_model.safetensors or .bin")
-    settings = json.loads(config.read_text())
-    return {"name": folder.name, "fingerprint": file_digest([config, *weights]),
-            "peft_type": settings.get("peft_type"), "r": settings.get("r")}

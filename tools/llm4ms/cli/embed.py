@@ -11,12 +11,15 @@ from .common import shown, handles_errors, output_option, progress_factory, quie
 @output_option
 @click.option("--model", default=DEFAULT_MODEL, show_default=True,
               help="Backbone: an alias, a GGUF file, a Hugging Face folder, or a hub id.")
-@click.option("--adapter", type=click.Path(exists=True, file_okay=False), help="PEFT LoRA adapter folder.")
+@click.option("--adapter", default="auto", show_default=True,
+              help="PEFT LoRA adapter folder; auto: the adapter shipped for the table's template (default model "
+                   "only); none: the bare backbone.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]), default="auto",
               show_default=True, help="auto: float32 on CPU, bfloat16 on CUDA.")
 @click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
-@click.option("--layers", type=click.IntRange(1), help="Use only the first N transformer layers.")
+@click.option("--layers", type=click.IntRange(1),
+              help="Use only the first N transformer layers (default: all, or the depth the adapter was trained at).")
 @click.option("--max-length", type=click.IntRange(8), default=512, show_default=True, help="Tokens per text.")
 @click.option("--threads", type=click.IntRange(1), help="CPU threads for torch (default: torch's choice).")
 @quiet_option
@@ -30,8 +33,9 @@ def embed_command(spectra, output, model, adapter, device, dtype, batch_size, la
 
         torch.set_num_threads(threads)
     start = time.perf_counter()
-    count, encoder = embed_table(spectra, output, lambda: load_encoder(model, adapter, device, dtype, layers,
-                                                                       max_length),
+    count, encoder = embed_table(spectra, output,
+                                 lambda textualization, templates: load_encoder(model, adapter, device, dtype, layers,
+                                                                                max_length, textualization, templates),
                                  batch_size, progress_factory=progress_factory(quiet, "spectra", "embed"))
     seconds = time.perf_counter() - start
     if encoder.truncated:

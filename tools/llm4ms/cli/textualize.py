@@ -9,8 +9,8 @@ from .common import shown, handles_errors, output_option, progress_factory, quie
 @click.argument("inputs", nargs=-1, required=True)
 @output_option
 @click.option("--template", type=click.Choice((AUTO,) + TEMPLATES), default=AUTO, show_default=True,
-              help="auto: msms for MS2 spectra with a precursor m/z, paper-ei otherwise (recorded per row).")
-@click.option("--top-n", type=click.IntRange(1), help="Strongest peaks kept [paper-ei 30, msms 20].")
+              help="auto: msms for MS2 spectra with a precursor m/z, ei otherwise (recorded per row).")
+@click.option("--top-n", type=click.IntRange(1), help="Strongest peaks kept [ei and paper-ei 30, msms 20].")
 @click.option("--threshold", type=click.FloatRange(0, 1), help="Minimum relative intensity [0.005].")
 @click.option("--decimals", type=click.IntRange(0, 6), help="m/z decimals in the msms template [1].")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Input format (default: from name or content).")

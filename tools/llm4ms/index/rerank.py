@@ -2,7 +2,7 @@
 
 The embedding search is fast but coarse; a classical similarity over its best few dozen candidates is
 cheap and sharpens the top of the list. Each query is compared the way its kind of spectrum is usually
-matched: EI (the paper-ei template) at nominal mass, MS/MS at a fragment tolerance in Da.
+matched: EI (the ei and paper-ei templates) at nominal mass, MS/MS at a fragment tolerance in Da.
 """
 
 import numpy as np
@@ -10,7 +10,7 @@ from matchms import Spectrum
 from matchms.similarity import CosineGreedy
 
 from ..spectra.nominal import nominal_mass
-from ..textualize.settings import PAPER_EI
+from ..textualize.settings import EI_TEMPLATES
 
 # (m/z power, intensity power). Weighted cosine: the m/z^3 · I^0.6 composite of EI library search (Stein
 # & Scott 1994) for EI, square-root intensities for MS/MS, the best classical settings on MassBank.
@@ -51,7 +51,7 @@ class Reranker:
     def rerank(self, hits: list, mz, intensities, template: str) -> list:
         """``hits``: (library row, embedding score) best first → (library row, spectral score) best first;
         equal spectral scores keep the embedding order."""
-        nominal = template == PAPER_EI
+        nominal = template in EI_TEMPLATES
         similarity = self._similarity(nominal)
         query = self._spectrum(mz, intensities, nominal)
         scored = [(float(similarity.pair(self._library_spectrum(row, nominal), query)["score"]), order, row)

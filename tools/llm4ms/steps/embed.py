@@ -6,28 +6,42 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import tables
-from ..backbone import resolve_adapter, resolve_model
+from ..backbone import choose_adapter, resolve_adapter, resolve_model
+from ..backbone.adapters import adapter_layers, check_adapter_base, check_adapter_texts, read_metadata
 from ..backbone.encoder import SpectrumEncoder
 from ..errors import InputError
 from ..streams import atomic_output, display_name, input_path
 
 
 def load_encoder(model: str, adapter: str | None, device: str, dtype: str, layers: int | None,
-                 max_length: int) -> SpectrumEncoder:
-    return SpectrumEncoder(resolve_model(model), adapter_path=adapter, adapter=resolve_adapter(adapter),
-                           device=device, dtype=dtype, layers=layers, max_length=max_length)
+                 max_length: int, textualization: dict | None = None, templates: set[str] | None = None
+                 ) -> SpectrumEncoder:
+    """``adapter``: a folder, ``auto`` (the shipped adapter for the table's template) or ``none``/None.
+    With ``textualization`` and ``templates`` (those of the table to embed) the adapter's training texts
+    are checked against them."""
+    resolved = resolve_model(model)
+    folder = choose_adapter(adapter or "none", model, templates or set())
+    metadata = read_metadata(folder) if folder else None
+    if metadata is not None:
+        check_adapter_base(metadata, resolved, folder)
+        if textualization is not None:
+            check_adapter_texts(metadata, textualization, templates or set(), folder)
+    return SpectrumEncoder(resolved, adapter_path=folder, adapter=resolve_adapter(folder), device=device,
+                           dtype=dtype, layers=adapter_layers(metadata, layers, folder), max_length=max_length)
 
 
 def embed_table(source: str, output: str, encoder, batch_size: int = 16, chunk_rows: int = 1024,
                 progress_factory=None) -> tuple[int, SpectrumEncoder]:
-    """``encoder`` is a SpectrumEncoder, or a callable making one: it is called only once the input has
-    been checked, so a wrong file fails in a second, not after loading a model."""
+    """``encoder`` is a SpectrumEncoder, or a callable making one from the table's textualization and
+    templates: it is called only once the input has been checked, so a wrong file fails in a second, not
+    after loading a model."""
     name = display_name(source)
     with contextlib.ExitStack() as stack:
         path = input_path(source, stack)
         provenance = tables.read_provenance(path, name, (tables.SPECTRA, tables.EMBEDDINGS))
         if not isinstance(encoder, SpectrumEncoder):
-            encoder = encoder()
+            templates = set(pq.read_table(path, columns=["template"]).column("template").to_pylist()) - {None}
+            encoder = encoder(provenance["textualization"], templates)
         parquet = pq.ParquetFile(path)
         total = parquet.metadata.num_rows
         record = encoder.record

@@ -3,14 +3,19 @@
 from dataclasses import dataclass
 
 AUTO = "auto"
+EI = "ei"
 PAPER_EI = "paper-ei"
 MSMS = "msms"
-TEMPLATES = (PAPER_EI, MSMS)
+TEMPLATES = (EI, PAPER_EI, MSMS)
+EI_TEMPLATES = (EI, PAPER_EI)
 
 # Bumped whenever a template's text changes, so vectors of old texts are refused, not mixed.
-TEMPLATES_VERSION = 1
+TEMPLATES_VERSION = 2
 
 DEFAULTS = {
+    # The paper's peak choice in a compact text (~100 tokens instead of ~220: the encoder's cost grows
+    # with tokens, and the labels carry no information beyond the order).
+    EI: {"top_n": 30, "threshold": 0.005, "decimals": 0},
     # The paper's EI settings (Xu et al. 2025): ≥0.5 % relative intensity, 30 strongest, integer m/z.
     PAPER_EI: {"top_n": 30, "threshold": 0.005, "decimals": 0},
     # MS/MS: fewer peaks and one decimal keep the text near 73 tokens (SmolLM2 writes one token per digit).
@@ -31,7 +36,7 @@ class TextSettings:
             params["top_n"] = self.top_n
         if self.threshold is not None:
             params["threshold"] = self.threshold
-        if self.decimals is not None and name != PAPER_EI:  # the paper's text is integer m/z by definition
+        if self.decimals is not None and name not in EI_TEMPLATES:  # EI texts are unit mass by definition
             params["decimals"] = self.decimals
         return params
 

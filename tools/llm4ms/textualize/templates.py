@@ -1,7 +1,7 @@
 """The templates. Each is a pure function of peaks (and precursor) to text."""
 
 from .peaks import format_mz, select_peaks
-from .settings import AUTO, MSMS, PAPER_EI, TextSettings
+from .settings import AUTO, EI, MSMS, PAPER_EI, TextSettings
 
 PAPER_PREFIX = "Instruction: This is a mass spectra:  Key Peaks: "
 
@@ -16,26 +16,39 @@ def paper_ei_text(peaks: list[tuple[float, float]]) -> str:
     return PAPER_PREFIX + ",".join(labels)
 
 
+def ei_text(peaks: list[tuple[float, float]]) -> str:
+    """The paper's peaks, strongest first, as bare integers after the highest m/z (the molecular-ion
+    region the paper marks with a second max_peak)."""
+    highest = format_mz(max(mz for mz, _ in peaks), 0)
+    return f"EI highest {highest} peaks: " + " ".join(format_mz(mz, 0) for mz, _ in peaks)
+
+
 def msms_text(peaks: list[tuple[float, float]], precursor_mz: float, decimals: int) -> str:
     fragments = " ".join(format_mz(mz, decimals) for mz, _ in peaks)
     return f"MS2 precursor {format_mz(precursor_mz, decimals)} peaks: {fragments}"
 
 
 def choose_template(settings: TextSettings, precursor_mz: float | None, ms_level: int | None) -> str:
-    """Auto: MS/MS when there is a precursor and the spectrum is not marked MS1; EI otherwise."""
+    """Auto: MS/MS when there is a precursor and the spectrum is not marked MS1; compact EI otherwise."""
     if settings.template != AUTO:
         return settings.template
     if precursor_mz is not None and ms_level != 1:
         return MSMS
-    return PAPER_EI
+    return EI
 
 
 def textualize(mz, intensities, precursor_mz: float | None, template: str, settings: TextSettings):
     """Return (text, None) or (None, reason)."""
-    params = settings.for_template(template)
+    return text_with_params(mz, intensities, precursor_mz, template, settings.for_template(template))
+
+
+def text_with_params(mz, intensities, precursor_mz: float | None, template: str, params: dict):
+    """``textualize`` with the template's parameters as recorded in a table's textualization identity."""
     peaks = select_peaks(mz, intensities, params["top_n"], params["threshold"], params["decimals"])
     if not peaks:
         return None, "no peak above the relative-intensity threshold"
+    if template == EI:
+        return ei_text(peaks), None
     if template == PAPER_EI:
         return paper_ei_text(peaks), None
     if template == MSMS:

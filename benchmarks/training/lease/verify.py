@@ -1,0 +1,57 @@
+"""Check the reduced GGUF against the full one. Run with /work/main/.venv/bin/python from the repo root."""
+import json
+import lzma
+import os
+import shutil
+import tempfile
+from pathlib import Path
+import numpy as np
+import torch
+import pyarrow.parquet as pq
+from safetensors.torch import load_file
+
+ROOT = Path(__file__).resolve().parents[2]
+keep = json.loads((ROOT / ".gpu/kept_tokens.json").read_text())
+tmp = Path(tempfile.mkdtemp(prefix="verify-reduced-"))
+try:
+    gguf_path = tmp / "smollm2-12.gguf"
+    with lzma.open(ROOT / ".gpu/smollm2-12.gguf.xz") as fin, open(gguf_path, "wb") as fout:
+        shutil.copyfileobj(fin, fout, 1 << 22)
+    from llm4ms.backbone.gguf_convert import convert_gguf
+    out = tmp / "hf"
+    out.mkdir()
+    convert_gguf(gguf_path, out)
+    models = Path.home() / ".cache/llm4ms/models"
+    full_dir = next(p.parent for p in models.glob("SmolLM2-135M-Instruct.Q4_1-*/model.safetensors"))
+    full, red = load_file(full_dir / "model.safetensors"), load_file(out / "model.safetensors")
+    assert full.keys() == red.keys(), (full.keys() ^ red.keys())
+    bad = []
+    for name in sorted(full):
+        a, b = full[name], red[name]
+        if name.startswith("model.layers."):
+            n = int(name.split(".")[2])
+            ok = torch.equal(a, b) if n < 12 else not b.any()
+        elif name == "model.embed_tokens.weight":
+            mask = torch.zeros(a.shape[0], dtype=torch.bool)
+            mask[keep] = True
+            ok = torch.equal(a[mask], b[mask]) and not b[~mask].any() and a[~mask].any()
+        else:
+            ok = torch.equal(a, b)
+        if not ok:
+            bad.append(name)
+    print("tensors compared:", len(full), "mismatches:", bad)
+    for f in ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        print(f, "identical" if (full_dir / f).read_bytes() == (out / f).read_bytes() else "DIFFERS")
+
+    from llm4ms.backbone import resolve_model
+    from llm4ms.backbone.encoder import SpectrumEncoder
+    texts = pq.read_table("/tmp/tx/ei_queries.parquet", columns=["text"]).column("text").to_pylist()[:20]
+    texts += pq.read_table("/tmp/tx/ei_queries_paper.parquet", columns=["text"]).column("text").to_pylist()[:20]
+    vec_full = SpectrumEncoder(resolve_model("smollm2-135m"), device="cpu", dtype="float32", layers=12).encode(texts, 8)
+    os.environ["LLM4MS_CACHE"] = str(tmp / "cache")
+    vec_red = SpectrumEncoder(resolve_model(str(gguf_path)), device="cpu", dtype="float32", layers=12).encode(texts, 8)
+    del os.environ["LLM4MS_CACHE"]
+    print("encode: n=%d max abs diff (20 default-template) %.3g, (20 paper-template) %.3g" % (
+        len(texts), np.abs(vec_full[:20] - vec_red[:20]).max(), np.abs(vec_full[20:] - vec_red[20:]).max()))
+finally:
+    shutil.rmtree(tmp)

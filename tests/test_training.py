@@ -1,0 +1,212 @@
+"""llm4ms train: pair mining on real spectra, the stages, chained adapters that embed exactly as trained,
+checkpoints that resume to the same run, and the command's errors."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from llm4ms.backbone import resolve_model
+from llm4ms.backbone.encoder import SpectrumEncoder
+from llm4ms.steps.train import load_training_set
+from llm4ms.training import TrainSettings
+from llm4ms.training.adapters import save_adapter
+from llm4ms.training.fingerprints import morgan_bits, tanimoto_matrix
+from llm4ms.training.loop import train
+from llm4ms.training.model import TrainableEncoder
+from llm4ms.training.sampler import Examples, supervised_batch
+
+TINY = TrainSettings(layers=2, batch_size=6, steps=4, lora_r=4, lora_alpha=8, checkpoint_every=2)
+
+
+@pytest.fixture(scope="module")
+def ms2_table(tmp_path_factory):
+    from click.testing import CliRunner
+
+    from llm4ms.cli.main import main
+
+    from conftest import TEST_DATA as data
+
+    folder = tmp_path_factory.mktemp("ms2")
+    result = CliRunner().invoke(main, ["textualize", "-q", str(data / "ms2_library.mgf"), "-o",
+                                       str(folder / "lib.parquet")])
+    assert result.exit_code == 0
+    return folder / "lib.parquet"
+
+
+@pytest.fixture(scope="module")
+def mined(ms2_table, tmp_path_factory):
+    out = tmp_path_factory.mktemp("mined") / "set.parquet"
+    table, provenance, summary = load_training_set(str(ms2_table), TINY, str(out))
+    return table, provenance, summary, out
+
+
+def test_mining_keeps_every_spectrum_and_respects_the_structure_rules(mined, ms2_table):
+    table, provenance, summary, saved = mined
+    source = pq.read_table(ms2_table)
+    assert table.num_rows == source.num_rows == summary["spectra"]
+    assert table.column("id").to_pylist() == source.column("id").to_pylist()
+    keys = table.column("compound").to_pylist()
+    assert keys == [k[:14] for k in source.column("inchikey").to_pylist()]
+    prints = {k: morgan_bits(s) for k, s in zip(keys, source.column("smiles").to_pylist())}
+    for row, (positives, negatives) in enumerate(zip(table.column("positives").to_pylist(),
+                                                     table.column("hard_negatives").to_pylist())):
+        assert sorted(positives) == [r for r, k in enumerate(keys) if k == keys[row] and r != row]
+        for other in negatives:
+            assert keys[other] != keys[row]
+            pair = tanimoto_matrix(prints[keys[row]][None], prints[keys[other]][None])[0, 0]
+            same_window = abs(source.column("precursor_mz")[row].as_py() - source.column("precursor_mz")[other].as_py()
+                              ) <= 0.01
+            assert pair < (TINY.positive_tanimoto if same_window else TINY.negative_tanimoto)
+    assert summary["with_same_compound_positive"] == sum(bool(p) for p in table.column("positives").to_pylist())
+    assert json.loads(pq.read_schema(saved).metadata[b"llm4ms"])["format"] == "llm4ms.training-set"
+    assert pq.read_table(saved).column("hard_negatives").to_pylist() == table.column("hard_negatives").to_pylist()
+
+
+def test_tanimoto_on_packed_bits_matches_rdkit():
+    from rdkit import Chem, DataStructs
+    from rdkit.Chem import rdFingerprintGenerator
+
+    smiles = ["CCO", "CCCO", "c1ccccc1O", "CC(=O)Oc1ccccc1C(=O)O"]
+    generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
+    rdkit_prints = [generator.GetFingerprint(Chem.MolFromSmiles(s)) for s in smiles]
+    ours = tanimoto_matrix(np.stack([morgan_bits(s) for s in smiles]), np.stack([morgan_bits(s) for s in smiles]))
+    for i in range(4):
+        expected = DataStructs.BulkTanimotoSimilarity(rdkit_prints[i], rdkit_prints)
+        assert ours[i] == pytest.approx(expected, abs=1e-6)
+
+
+def test_supervised_batches_are_reproducible_and_never_pair_a_compound_with_itself(mined):
+    table, provenance, _, _ = mined
+    examples = Examples(table, provenance["textualization"])
+    first = supervised_batch(examples, 7, 3, 6, 0.5)
+    again = supervised_batch(examples, 7, 3, 6, 0.5)
+    assert first[0] == again[0] and (first[1] == again[1]).all()
+    anchors, positives, negatives = first[1], first[2], first[3]
+    assert len(set(examples.compound_ids[anchors])) == len(anchors)
+    for a, p, n in zip(anchors, positives, negatives):
+        assert examples.compound_ids[p] == examples.compound_ids[a] or p in examples.neighbours[a] or p == a
+        assert n in examples.negatives[a]
+
+
+def _perturb(network, seed):
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in network.named_parameters():
+            if "lora_B" in name:
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.05)
+
+
+def test_chained_adapter_embeds_exactly_as_the_network_it_was_trained_in(mined, tiny_model, tmp_path):
+    """A stage on top of an earlier adapter saves both updates in one PEFT folder (ranks concatenated);
+    llm4ms embed with that folder reproduces the trained network's vectors."""
+    table, provenance, _, _ = mined
+    texts = table.column("text").to_pylist()[:10]
+    model = resolve_model(str(tiny_model))
+    first = TrainableEncoder(model, TINY, None, "cpu")
+    _perturb(first.network, 1)
+    save_adapter(first.network, tmp_path, None, {"stages": []})
+    second = TrainableEncoder(model, TINY, str(tmp_path), "cpu")
+    _perturb(second.network, 2)
+    second.network.eval()
+    with torch.no_grad():
+        expected = torch.nn.functional.normalize(second.embed(texts), dim=-1).numpy()
+    chained = tmp_path / "chained"
+    chained.mkdir()
+    save_adapter(second.network, chained, str(tmp_path), {"stages": []})
+    config = json.loads((chained / "adapter_config.json").read_text())
+    assert config["r"] == 8 and config["lora_alpha"] == 8
+    encoder = SpectrumEncoder(model, adapter_path=str(chained), layers=2)
+    got = encoder.encode(texts, 4)
+    assert np.abs(got - expected).max() < 2e-3  # the folder holds float16 factors
+    bare = SpectrumEncoder(model, layers=2).encode(texts, 4)
+    assert np.abs(bare - expected).max() > 0.05
+
+
+@pytest.mark.parametrize("stage, loss", [("mntp", "infonce"), ("simcse", "infonce"), ("supervised", "infonce"),
+                                         ("supervised", "tanimoto")])
+def test_a_resumed_run_continues_exactly_where_it_stopped(mined, tiny_model, tmp_path, monkeypatch, stage, loss):
+    import llm4ms.training.loop as loop
+
+    table, provenance, _, _ = mined
+    settings = replace(TINY, stage=stage, loss=loss, lora_dropout=0.0, dropout=0.0)
+    model = resolve_model(str(tiny_model))
+    examples = Examples(table, provenance["textualization"])
+    whole = train(TrainableEncoder(model, settings, None, "cpu"), examples, settings, tmp_path / "a", False)
+    assert whole["steps_done"] == 4 and all(np.isfinite(h[1]) for h in whole["history"])
+
+    compute = loop.LOSSES[stage]
+
+    def interrupted(encoder, examples, settings, step):
+        if step == 3:
+            raise KeyboardInterrupt
+        return compute(encoder, examples, settings, step)
+
+    monkeypatch.setitem(loop.LOSSES, stage, interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainableEncoder(model, settings, None, "cpu"), examples, settings, tmp_path / "b", False)
+    monkeypatch.setitem(loop.LOSSES, stage, compute)
+    resumed = train(TrainableEncoder(model, settings, None, "cpu"), examples, settings, tmp_path / "b", True)
+    assert [h[0] for h in resumed["history"]] == [1, 2, 3, 4]
+    assert [h[1] for h in resumed["history"]] == pytest.approx([h[1] for h in whole["history"]], rel=1e-4)
+
+
+def test_train_command_writes_an_adapter_that_embed_uses(cli, ms2_table, tiny_model, tmp_path):
+    out = tmp_path / "adapter"
+    result = cli("train", "-q", ms2_table, "-o", out, "--model", tiny_model, "--layers", "2", "--steps", "3",
+                 "--batch-size", "4", "--lora-r", "4", "--save-examples", tmp_path / "set.parquet")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+    assert {p.name for p in out.iterdir()} == {"adapter_config.json", "adapter_model.safetensors",
+                                               "llm4ms_adapter.json", "train_log.tsv"}
+    assert not (tmp_path / "adapter.checkpoint").exists()
+    metadata = json.loads((out / "llm4ms_adapter.json").read_text())
+    assert metadata["layers"] == 2 and metadata["templates"] == ["msms"]
+    assert [s["stage"] for s in metadata["stages"]] == ["supervised"] and metadata["stages"][0]["steps_done"] == 3
+    assert len((out / "train_log.tsv").read_text().splitlines()) == 4
+    result = cli("train", "-q", tmp_path / "set.parquet", "-o", tmp_path / "next", "--model", tiny_model,
+                 "--layers", "2", "--steps", "2", "--batch-size", "4", "--lora-r", "4", "--stage", "simcse",
+                 "--init-adapter", out)
+    assert result.exit_code == 0, result.stderr
+    chain = json.loads((tmp_path / "next" / "llm4ms_adapter.json").read_text())
+    assert [s["stage"] for s in chain["stages"]] == ["supervised", "simcse"]
+    assert chain["stages"][1]["batch_offset"] == 3  # the second stage draws batches the first did not see
+    assert json.loads((tmp_path / "next" / "adapter_config.json").read_text())["r"] == 8
+    result = cli("train", "-q", tmp_path / "set.parquet", "-o", tmp_path / "timed", "--model", tiny_model,
+                 "--layers", "2", "--steps", "50", "--batch-size", "4", "--lora-r", "4", "--max-minutes", "0.0001")
+    assert result.exit_code == 0 and "--resume continues it" in result.stderr, result.stderr
+    assert json.loads((tmp_path / "timed" / "llm4ms_adapter.json").read_text())["stages"][0]["steps_done"] == 1
+    result = cli("train", "-q", tmp_path / "set.parquet", "-o", tmp_path / "timed", "--model", tiny_model,
+                 "--layers", "2", "--steps", "50", "--batch-size", "4", "--lora-r", "4", "--resume")
+    assert result.exit_code == 0, result.stderr
+    assert len((tmp_path / "timed" / "train_log.tsv").read_text().splitlines()) == 51
+    assert not (tmp_path / "timed.checkpoint").exists()
+    result = cli("embed", "-q", ms2_table, "-o", tmp_path / "emb.parquet", "--model", tiny_model,
+                 "--adapter", tmp_path / "next")
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(pq.read_schema(tmp_path / "emb.parquet").metadata[b"llm4ms"])["model"]
+    assert record["layers"] == 2 and record["adapter"]["name"] == "next"
+
+
+def test_train_refuses_what_it_cannot_use(cli, ms2_table, tiny_model, other_tiny_model, data, tmp_path):
+    def fails(result, code, fragment):
+        lines = result.stderr.strip().splitlines()
+        assert result.exit_code == code and len(lines) == 1 and fragment in lines[0], result.stderr
+
+    args = ["--model", tiny_model, "--layers", "2", "--steps", "1", "--batch-size", "4", "--lora-r", "4", "-q"]
+    fails(cli("train", data / "ms2_library.mgf", "-o", tmp_path / "a", *args), 3, "not a Parquet file")
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine")
+    fails(cli("train", ms2_table, "-o", tmp_path / "taken", *args), 3, "not an llm4ms adapter folder")
+    assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"
+    assert cli("train", ms2_table, "-o", tmp_path / "a", *args).exit_code == 0
+    fails(cli("train", ms2_table, "-o", tmp_path / "b", "--init-adapter", tmp_path / "a", "--model", other_tiny_model,
+              "--layers", "2", "--steps", "1", "-q"), 5, "adapter was trained on")
+    fails(cli("train", ms2_table, "-o", tmp_path / "b", "--init-adapter", tmp_path / "a", "--model", tiny_model,
+              "--layers", "1", "--steps", "1", "-q"), 5, "trained on 2 layers")
+    fails(cli("embed", ms2_table, "-o", tmp_path / "e.parquet", "--model", tiny_model, "--adapter", tmp_path / "a",
+              "--layers", "1", "-q"), 5, "trained on the first 2 layers")
+    assert not (tmp_path / "b").exists() and not (tmp_path / "e.parquet").exists()

@@ -1,0 +1,81 @@
+import json
+import time
+
+import click
+
+from ..backbone import DEFAULT_MODEL
+from ..training import LOSSES, STAGES, TrainSettings
+from .common import handles_errors, progress_factory, quiet_option, report
+
+
+@click.command("train")
+@click.argument("spectra")
+@click.option("-o", "--output", required=True, help="Adapter folder to write (PEFT files + llm4ms_adapter.json).")
+@click.option("--stage", type=click.Choice(STAGES), default="supervised", show_default=True,
+              help="mntp: masked next-token prediction; simcse: unsupervised contrastive; supervised: "
+                   "structure-mined pairs.")
+@click.option("--loss", type=click.Choice(LOSSES), default="infonce", show_default=True,
+              help="supervised: InfoNCE with hard negatives, or regression of cosine onto Tanimoto.")
+@click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Backbone, as for llm4ms embed.")
+@click.option("--init-adapter", type=click.Path(exists=True, file_okay=False),
+              help="Start from this adapter merged (the previous stage); the output then holds both.")
+@click.option("--layers", type=click.IntRange(1), default=12, show_default=True,
+              help="Train and embed with the first N layers.")
+@click.option("--steps", type=click.IntRange(1), default=1000, show_default=True)
+@click.option("--batch-size", type=click.IntRange(2), default=32, show_default=True,
+              help="Spectra per step (supervised: anchors, each with a positive and a hard negative).")
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=2e-4, show_default=True)
+@click.option("--lora-r", type=click.IntRange(1), default=16, show_default=True)
+@click.option("--lora-alpha", type=click.IntRange(1), default=32, show_default=True)
+@click.option("--max-length", type=click.IntRange(8), default=192, show_default=True, help="Tokens per text.")
+@click.option("--temperature", type=click.FloatRange(0, min_open=True), default=0.05, show_default=True)
+@click.option("--augment", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="supervised: chance that a text is re-made from a perturbed copy of its spectrum.")
+@click.option("--positive-tanimoto", type=click.FloatRange(0, 1), default=0.8, show_default=True,
+              help="Other compounds at or above this Tanimoto count as positives, never as negatives.")
+@click.option("--negative-tanimoto", type=click.FloatRange(0, 1), default=0.4, show_default=True,
+              help="Hard negatives: spectrally close spectra of compounds below this Tanimoto.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--checkpoint-every", type=click.IntRange(1), default=200, show_default=True,
+              help="Steps between checkpoints in OUTPUT.checkpoint/.")
+@click.option("--resume", is_flag=True, help="Continue from OUTPUT.checkpoint/ (same settings).")
+@click.option("--max-minutes", type=click.FloatRange(0, min_open=True),
+              help="Stop after this long and write the adapter as trained so far.")
+@click.option("--save-examples", help="Also write the mined training set (Parquet); train reads it back instead "
+                                      "of a spectra table.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="cuda trains with bf16 autocast over fp32 weights.")
+@click.option("--threads", type=click.IntRange(1), help="CPU threads for torch (default: torch's choice).")
+@quiet_option
+@handles_errors("train")
+def train_command(spectra, output, stage, loss, model, init_adapter, layers, steps, batch_size, lr, lora_r,
+                  lora_alpha, max_length, temperature, augment, positive_tanimoto, negative_tanimoto, seed,
+                  checkpoint_every, resume, max_minutes, save_examples, device, threads, quiet):
+    """Train one LoRA stage on a textualized library (or a training set saved by --save-examples).
+
+    Chain stages with --init-adapter; llm4ms embed --adapter OUTPUT uses the result.
+    """
+    from ..steps.train import train_adapter
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    settings = TrainSettings(stage=stage, loss=loss, layers=layers, lora_r=lora_r, lora_alpha=lora_alpha,
+                             steps=steps, batch_size=batch_size, lr=lr, max_length=max_length,
+                             temperature=temperature, augment=augment, positive_tanimoto=positive_tanimoto,
+                             negative_tanimoto=negative_tanimoto, seed=seed, checkpoint_every=checkpoint_every,
+                             max_minutes=max_minutes)
+    start = time.perf_counter()
+    made = train_adapter(spectra, output, settings, model, init_adapter, device, resume, save_examples,
+                         lambda unit, desc: progress_factory(quiet, unit, desc))
+    result = made["result"]
+    summary = made["metadata"]["stages"][-1]["training_set"]["summary"]
+    report("train", f"training set: {summary['spectra']} spectra of {summary['compounds']} compounds; "
+                    f"{summary['without_compound']} without an InChIKey and {summary['without_structure']} without "
+                    "a parsable structure (those serve mntp/simcse and as augmented self-pairs only)")
+    report("train", f"{stage} stage: {result['steps_done']} steps in {time.perf_counter() - start:.0f} s, "
+                    f"loss {result['final_loss_mean_last_50']} (mean of the last 50), adapter in {output}")
+    if result["stopped_by_time_budget"]:
+        report("train", f"stopped by --max-minutes {max_minutes} before step {steps}; "
+                        f"--resume continues it: {json.dumps(str(output) + '.checkpoint')}")

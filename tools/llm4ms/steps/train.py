@@ -1,0 +1,119 @@
+"""Spectra table (or mined training set) → LoRA adapter folder, one stage per run."""
+
+import contextlib
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from .. import __version__, tables
+from ..backbone import resolve_model
+from ..backbone.adapters import check_adapter_base, read_metadata
+from ..errors import InputError, ModelError
+from ..streams import atomic_output, display_name, input_path
+from ..training.adapters import METADATA, save_adapter
+from ..training.examples import TRAINING_SET, check_training_set, mine
+from ..training.settings import TrainSettings
+
+
+def load_training_set(source: str, settings: TrainSettings, save_examples: str | None, progress_factory=None):
+    """(table, provenance, mining summary): mined now from a spectra table, or read back from a saved set."""
+    name = display_name(source)
+    with contextlib.ExitStack() as stack:
+        path = input_path(source, stack)
+        provenance = tables.read_provenance(path, name, (tables.SPECTRA, TRAINING_SET))
+        table = pq.read_table(path)
+    if provenance["format"] == TRAINING_SET:
+        check_training_set(table, name)
+        return table, provenance, provenance["history"][-1]["parameters"]["summary"]
+    if not table.num_rows:
+        raise InputError(f"{name}: no spectra to train on")
+    progress = progress_factory(table.num_rows) if progress_factory else None
+    table, summary = mine(table, settings.positive_tanimoto, settings.negative_tanimoto, settings.hard_negatives,
+                          progress)
+    if progress is not None:
+        progress.close()
+    step = tables.step_record("train --save-examples", {
+        "positive_tanimoto": settings.positive_tanimoto, "negative_tanimoto": settings.negative_tanimoto,
+        "hard_negatives": settings.hard_negatives, "summary": summary}, [source])
+    provenance = tables.new_provenance(TRAINING_SET, step, provenance["textualization"], None,
+                                       provenance["history"])
+    if save_examples:
+        with atomic_output(save_examples, ".parquet") as tmp:
+            tables.write_table(tmp, table, provenance)
+    return table, provenance, summary
+
+
+def _check_output(output: Path) -> None:
+    if output.exists() and (not output.is_dir() or (any(output.iterdir()) and not (output / METADATA).exists())):
+        raise InputError(f"{output}: exists and is not an llm4ms adapter folder; not overwriting it")
+    if not output.parent.is_dir():
+        raise InputError(f"{output}: output folder {output.parent} does not exist")
+
+
+def _earlier_stages(init_adapter: str | None, resolved, settings: TrainSettings, textualization: dict) -> list:
+    if not init_adapter:
+        return []
+    metadata = read_metadata(Path(init_adapter))
+    if metadata is None:
+        raise ModelError(f"{init_adapter}: no {METADATA}; --init-adapter takes an adapter made by llm4ms train")
+    check_adapter_base(metadata, resolved, init_adapter)
+    if metadata["layers"] != settings.layers:
+        raise ModelError(f"{init_adapter}: trained on {metadata['layers']} layers, this stage on {settings.layers}",
+                         hint=f"use --layers {metadata['layers']}")
+    if metadata["textualization"] != textualization:
+        raise ModelError(f"{init_adapter}: trained on texts made with other textualization settings",
+                         hint="textualize the training spectra as for that adapter")
+    return metadata["stages"]
+
+
+def train_adapter(source: str, output: str, settings: TrainSettings, model: str, init_adapter: str | None,
+                  device: str, resume: bool = False, save_examples: str | None = None,
+                  progress_factory=None) -> dict:
+    from ..backbone.encoder import pick_device
+    from ..training.loop import train, write_log
+    from ..training.model import TrainableEncoder
+    from ..training.sampler import Examples
+
+    target = Path(output)
+    _check_output(target)
+    table, provenance, summary = load_training_set(source, settings, save_examples,
+                                                   progress_factory("spectra", "mine pairs") if progress_factory
+                                                   else None)
+    resolved = resolve_model(model)
+    textualization = provenance["textualization"]
+    earlier = _earlier_stages(init_adapter, resolved, settings, textualization)
+    device = pick_device(device)
+    encoder = TrainableEncoder(resolved, settings, init_adapter, device)
+    examples = Examples(table, textualization)
+    if settings.stage == "supervised" and not len(examples.anchors):
+        raise InputError(f"{display_name(source)}: no spectrum has an InChIKey; the supervised stage needs them")
+    checkpoint = target.with_name(target.name + ".checkpoint")
+    try:
+        result = train(encoder, examples, settings, checkpoint, resume,
+                       progress_factory(f"steps ({settings.stage})", "train") if progress_factory else None,
+                       batch_offset=sum(stage["steps_done"] for stage in earlier))
+    except ValueError as exc:
+        raise InputError(f"{checkpoint}: {exc}", hint="resume with the same settings, or drop --resume") from exc
+    templates = sorted(set(table.column("template").to_pylist()))
+    record = {"stage": settings.stage, "settings": settings.record(), "device": device,
+              "training_set": {"file": tables.file_label(source), "rows": table.num_rows, "summary": summary},
+              **{k: v for k, v in result.items() if k != "history"}}
+    base = {"name": resolved.name, "fingerprint": resolved.fingerprint}
+    metadata = {"llm4ms_version": __version__, "base_model": base,
+                "layers": encoder.layers, "total_layers": encoder.total_layers, "max_length": settings.max_length,
+                "templates": templates, "textualization": textualization, "stages": earlier + [record]}
+    partial = target.with_name(f".llm4ms-{target.name}.part")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    try:
+        save_adapter(encoder.network, partial, init_adapter, metadata)
+        write_log(result["history"], partial / "train_log.tsv")
+        if target.exists():
+            shutil.rmtree(target)
+        partial.replace(target)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    if not result["stopped_by_time_budget"]:  # a run stopped by --max-minutes keeps it for --resume
+        shutil.rmtree(checkpoint, ignore_errors=True)
+    return {"metadata": metadata, "result": result}

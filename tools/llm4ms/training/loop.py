@@ -1,0 +1,194 @@
+"""The training loop shared by the stages: seeded batches, AdamW with warm-up and cosine decay, gradient
+clipping, checkpoints every N steps that a later run resumes from, a loss log and a time budget."""
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .losses import info_nce, masked_next_token, tanimoto_regression, tanimoto_torch
+from .sampler import rng_for, supervised_batch, text_batch
+from .settings import TrainSettings
+
+STATE = "state.pt"
+
+
+def _same_compound(examples, rows_a, rows_b, device):
+    a = torch.as_tensor(examples.compound_ids[rows_a], device=device)
+    b = torch.as_tensor(examples.compound_ids[rows_b], device=device)
+    return a[:, None] == b[None, :]
+
+
+def _tanimoto(examples, rows_a, rows_b, device):
+    prints = torch.as_tensor(examples.prints, device=device)
+    known = torch.as_tensor(examples.has_print, device=device)
+    a, b = torch.as_tensor(rows_a, device=device), torch.as_tensor(rows_b, device=device)
+    values = tanimoto_torch(prints[a], prints[b])
+    return values, known[a][:, None] & known[b][None, :]
+
+
+def mntp_loss(encoder, examples, settings: TrainSettings, step: int):
+    texts, _ = text_batch(examples, settings.seed, step, settings.batch_size)
+    features = encoder.features(texts)
+    ids = features["input_ids"]
+    candidates = features["attention_mask"].bool() & features["embed_mask"].bool()
+    candidates[:, 0] = False  # position 0 has no previous state to predict it from
+    generator = torch.Generator().manual_seed(int(rng_for(settings.seed, step).integers(2**31)))
+    draw = torch.rand(ids.shape, generator=generator).to(ids.device)
+    masked = candidates & (draw < settings.mask_probability)
+    if not masked.any():
+        masked = candidates & (draw == draw[candidates].min())
+    corrupted = ids.masked_fill(masked, encoder.mask_id)
+    hidden = encoder.hidden_states({**features, "input_ids": corrupted})
+    return masked_next_token(hidden, encoder.output_weights(), ids, masked)
+
+
+def simcse_loss(encoder, examples, settings: TrainSettings, step: int):
+    texts, rows = text_batch(examples, settings.seed, step, settings.batch_size)
+    first, second = encoder.embed(texts), encoder.embed(texts)
+    forbidden = _same_compound(examples, rows, rows, first.device)
+    forbidden.fill_diagonal_(False)
+    return info_nce(first, second, 1 / settings.temperature, forbidden)
+
+
+def supervised_loss(encoder, examples, settings: TrainSettings, step: int):
+    (anchors, positives, negatives), a, p, n = supervised_batch(examples, settings.seed, step,
+                                                                settings.batch_size, settings.augment,
+                                                                settings.hard_negatives > 0)
+    vectors = encoder.embed(anchors + positives + negatives)
+    size = len(anchors)
+    device = vectors.device
+    if settings.loss == "tanimoto":
+        rows = np.concatenate([a, p, n])
+        similarity, known = _tanimoto(examples, rows, rows, device)
+        same = _same_compound(examples, rows, rows, device)
+        return tanimoto_regression(vectors, torch.where(same, torch.ones_like(similarity), similarity),
+                                   known | same)
+    documents = np.concatenate([p, n])
+    similarity, known = _tanimoto(examples, a, documents, device)
+    forbidden = _same_compound(examples, a, documents, device) | (known & (similarity >= settings.positive_tanimoto))
+    forbidden[torch.arange(size), torch.arange(size)] = False
+    return info_nce(vectors[:size], vectors[size:], 1 / settings.temperature, forbidden)
+
+
+LOSSES = {"mntp": mntp_loss, "simcse": simcse_loss, "supervised": supervised_loss}
+
+
+class Schedule:
+    """Linear warm-up over a fixed number of steps, then cosine decay over the planned steps. With a time
+    budget the plan is fitted to the pace measured over the first steps, so a run told to take an hour
+    decays fully within the hour."""
+
+    MEASURE_FROM, MEASURE_TO = 3, 13
+
+    def __init__(self, settings: TrainSettings):
+        self.settings = settings
+        self.planned = settings.steps
+
+    def __call__(self, step: int) -> float:
+        warmup = max(1, min(self.settings.warmup_steps, self.planned // 2))
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, self.planned - warmup))))
+
+    def fit(self, seconds_per_step: float, seconds_left: float, step: int) -> None:
+        self.planned = max(step + 1, min(self.settings.steps, step + int(seconds_left / seconds_per_step)))
+
+
+def train(encoder, examples, settings: TrainSettings, checkpoint: Path, resume: bool, progress_factory=None,
+          log=None, batch_offset: int = 0) -> dict:
+    """Run the stage's steps; returns what the adapter's record says about the run. Step i draws batch
+    ``batch_offset + i``, so a stage that continues earlier ones goes on to batches they did not see."""
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
+
+    torch.manual_seed(settings.seed)
+    parameters = encoder.parameters()
+    optimizer = torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
+    plan = Schedule(settings)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, plan)
+    start, history, spent = 0, [], 0.0
+    state_file = checkpoint / STATE
+    if resume and state_file.exists():
+        state = torch.load(state_file, map_location=encoder.device, weights_only=False)
+        if state["settings"] != _resumable(settings):
+            raise ValueError("checkpoint was made with other settings")
+        set_peft_model_state_dict(encoder.network, state["adapter"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start, history, spent = state["step"], state["history"], state["seconds"]
+        plan.planned = state["planned"]
+    compute = LOSSES[settings.stage]
+    encoder.network.train()
+    began = time.perf_counter()
+    progress = progress_factory(settings.steps) if progress_factory else None
+    if progress is not None:
+        progress.update(start)
+    running = None
+    step = start
+    stopped_early = False
+    measured_at = None
+    while step < plan.planned:
+        if step == start + Schedule.MEASURE_FROM:
+            measured_at = time.perf_counter()
+        if step == start + Schedule.MEASURE_TO and settings.max_minutes is not None and measured_at is not None:
+            pace = (time.perf_counter() - measured_at) / (Schedule.MEASURE_TO - Schedule.MEASURE_FROM)
+            plan.fit(pace, settings.max_minutes * 60 - (spent + time.perf_counter() - began), step)
+            if progress is not None:
+                progress.total = plan.planned
+        loss = compute(encoder, examples, settings, batch_offset + step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        value = float(loss.detach())
+        running = value if running is None else 0.95 * running + 0.05 * value
+        elapsed = spent + time.perf_counter() - began
+        history.append([step, round(value, 5), scheduler.get_last_lr()[0], round(elapsed, 2)])
+        if log is not None:
+            log(step, value)
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix(loss=f"{running:.4f}", refresh=False)
+        if step % settings.checkpoint_every == 0 or step == plan.planned:
+            _save_state(state_file, encoder, optimizer, scheduler, plan, step, history, elapsed, settings,
+                        get_peft_model_state_dict)
+        if settings.max_minutes is not None and elapsed >= settings.max_minutes * 60 and step < plan.planned:
+            _save_state(state_file, encoder, optimizer, scheduler, plan, step, history, elapsed, settings,
+                        get_peft_model_state_dict)
+            stopped_early = True
+            break
+    if progress is not None:
+        progress.close()
+    encoder.network.eval()
+    tail = [h[1] for h in history[-50:]]
+    return {"steps_done": step, "steps_planned": plan.planned, "batch_offset": batch_offset,
+            "stopped_by_time_budget": stopped_early,
+            "final_loss_mean_last_50": round(float(np.mean(tail)), 5) if tail else None,
+            "seconds": round(spent + time.perf_counter() - began, 1), "history": history}
+
+
+def _resumable(settings: TrainSettings) -> dict:
+    record = settings.record()
+    record.pop("max_minutes")
+    record.pop("checkpoint_every")
+    return record
+
+
+def _save_state(path: Path, encoder, optimizer, scheduler, plan, step, history, seconds, settings, state_dict):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"adapter": state_dict(encoder.network), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "planned": plan.planned, "step": step, "history": history,
+                "seconds": seconds,
+                "settings": _resumable(settings)}, tmp)
+    tmp.replace(path)
+
+
+def write_log(history: list, path: Path) -> None:
+    lines = ["step\tloss\tlr\tseconds"] + ["\t".join(json.dumps(v) for v in row) for row in history]
+    path.write_text("\n".join(lines) + "\n")

@@ -1,0 +1,39 @@
+"""Every knob of a training run, recorded next to the adapter it makes."""
+
+from dataclasses import asdict, dataclass, field
+
+STAGES = ("mntp", "simcse", "supervised")
+LOSSES = ("infonce", "tanimoto")
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    stage: str = "supervised"
+    loss: str = "infonce"
+    layers: int | None = 12
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_targets: tuple = field(default=LORA_TARGETS)
+    steps: int = 1000
+    batch_size: int = 32
+    lr: float = 2e-4
+    warmup_steps: int = 10
+    weight_decay: float = 0.0
+    max_length: int = 192  # the longest library texts: EI 155 tokens, MS/MS 160
+    temperature: float = 0.05  # llm2vec's scale of 20
+    mask_probability: float = 0.2  # mntp, as in LLM2Vec
+    dropout: float = 0.1  # attention dropout for simcse views
+    augment: float = 0.5  # chance that a text is re-made from a perturbed spectrum
+    positive_tanimoto: float = 0.8
+    negative_tanimoto: float = 0.4
+    hard_negatives: int = 8  # mined per spectrum; 0: in-batch negatives only
+    seed: int = 0
+    checkpoint_every: int = 200
+    max_minutes: float | None = None
+
+    def record(self) -> dict:
+        values = asdict(self)
+        values["lora_targets"] = list(self.lora_targets)
+        return values
