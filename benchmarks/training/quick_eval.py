@@ -13,6 +13,7 @@ import torch
 from llm4ms.backbone.encoder import SpectrumEncoder
 from llm4ms.backbone.resolve import resolve_model
 from llm4ms.backbone.adapters import resolve_adapter
+from llm4ms.spectra.fields import inchikey_block
 
 WINDOW_DA = 0.01
 
@@ -20,7 +21,7 @@ WINDOW_DA = 0.01
 def _table(path):
     table = pq.read_table(path)
     keys = table.column("compound").to_pylist() if "compound" in table.column_names else \
-        [k[:14] if k else None for k in table.column("inchikey").to_pylist()]
+        [inchikey_block(k) for k in table.column("inchikey").to_pylist()]
     return table.column("text").to_pylist(), keys, np.array(
         [p if p is not None else np.nan for p in table.column("precursor_mz").to_pylist()], dtype=float)
 

@@ -1,7 +1,18 @@
-"""Reading spectra files into matchms Spectrum objects, cleaning them, and saying why any is rejected."""
+"""Reading spectra files into matchms Spectrum objects, cleaning them, and saying why any is rejected.
 
-from .cleaning import clean_spectrum
-from .readers import FORMATS, detect_format, read_spectra
-from .record import Rejected, SourcedSpectrum
+The names below load on first use, so a module that needs only ``spectra.fields`` or
+``spectra.nominal`` (search, training) does not import matchms with them.
+"""
 
-__all__ = ["FORMATS", "Rejected", "SourcedSpectrum", "clean_spectrum", "detect_format", "read_spectra"]
+import importlib
+
+_WHERE = {"clean_spectrum": "cleaning", "FORMATS": "readers", "detect_format": "readers",
+          "read_spectra": "readers", "Rejected": "record", "SourcedSpectrum": "record"}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)

@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import InputError
+from ..spectra.fields import inchikey_block
 from .fingerprints import morgan_bits, tanimoto_matrix
 
 TRAINING_SET = "llm4ms.training-set"
@@ -22,10 +23,6 @@ EXTRA_FIELDS = [
     pa.field("neighbours", pa.list_(pa.int32())),
     pa.field("hard_negatives", pa.list_(pa.int32())),
 ]
-
-
-def compound_key(inchikey: str | None) -> str | None:
-    return inchikey[:14] if inchikey and len(inchikey) >= 14 else None
 
 
 def _binned(mz_lists, intensity_lists):
@@ -60,7 +57,7 @@ def _compound_fingerprints(keys, smiles, inchis):
 def mine(table: pa.Table, positive_tanimoto: float, negative_tanimoto: float, hard_negatives: int,
          progress=None) -> tuple[pa.Table, dict]:
     """Add compound, fingerprint, positives, neighbours and hard negatives to a spectra table."""
-    keys = [compound_key(k) for k in table.column("inchikey").to_pylist()]
+    keys = [inchikey_block(k) for k in table.column("inchikey").to_pylist()]
     smiles = table.column("smiles").to_pylist()
     inchis = [_inchi(m) for m in table.column("metadata_json").to_pylist()]
     order, index, prints = _compound_fingerprints(keys, smiles, inchis)
