@@ -17,14 +17,13 @@ STATE = "state.pt"
 
 
 def _same_compound(examples, rows_a, rows_b, device):
-    a = torch.as_tensor(examples.compound_ids[rows_a], device=device)
-    b = torch.as_tensor(examples.compound_ids[rows_b], device=device)
-    return a[:, None] == b[None, :]
+    compounds = examples.tensors(device)[2]
+    a, b = torch.as_tensor(rows_a, device=device), torch.as_tensor(rows_b, device=device)
+    return compounds[a][:, None] == compounds[b][None, :]
 
 
 def _tanimoto(examples, rows_a, rows_b, device):
-    prints = torch.as_tensor(examples.prints, device=device)
-    known = torch.as_tensor(examples.has_print, device=device)
+    prints, known, _ = examples.tensors(device)
     a, b = torch.as_tensor(rows_a, device=device), torch.as_tensor(rows_b, device=device)
     values = tanimoto_torch(prints[a], prints[b])
     return values, known[a][:, None] & known[b][None, :]

@@ -27,6 +27,17 @@ class Examples:
         self.compound_ids = np.array([codes[c] if c else -1 - i for i, c in enumerate(self.compounds)])
         self.params = textualization["templates"]
         self.anchors = np.flatnonzero(self.compound_ids >= 0)
+        self._on_device = {}
+
+    def tensors(self, device):
+        """(fingerprints, has-fingerprint, compound ids) as tensors on ``device``, copied there once: every
+        step's masks index them."""
+        if device not in self._on_device:
+            import torch
+
+            self._on_device[device] = tuple(torch.as_tensor(a, device=device)
+                                            for a in (self.prints, self.has_print, self.compound_ids))
+        return self._on_device[device]
 
     def __len__(self):
         return len(self.texts)
