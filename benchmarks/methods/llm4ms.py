@@ -15,7 +15,7 @@ from pathlib import Path
 from llm4ms import tables
 from llm4ms.backbone import choose_adapter, resolve_adapter
 from llm4ms.index import SearchSettings, build_index
-from llm4ms.steps.embed import embed_table, load_encoder
+from llm4ms.steps.embed import embed_table, load_encoder, table_templates
 from llm4ms.steps.search import search_files
 
 from . import Ranking
@@ -24,11 +24,8 @@ from ..data import spectra_table
 
 def _texts(spectra: Path) -> tuple[dict, set]:
     """The textualization identity and the templates of a spectra table (what picks and checks the adapter)."""
-    import pyarrow.parquet as pq
-
     provenance = tables.read_provenance(spectra, spectra.name, (tables.SPECTRA,))
-    templates = pq.read_table(spectra, columns=["template"]).column("template").to_pylist()
-    return provenance["textualization"], set(templates)
+    return provenance["textualization"], table_templates(spectra)
 
 
 @dataclass(frozen=True)

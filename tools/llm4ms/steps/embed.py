@@ -30,6 +30,11 @@ def load_encoder(model: str, adapter: str | None, device: str, dtype: str, layer
                            dtype=dtype, layers=adapter_layers(metadata, layers, folder), max_length=max_length)
 
 
+def table_templates(path) -> set[str]:
+    """The templates a spectra table's rows were written with (what picks and checks the adapter)."""
+    return set(pq.read_table(path, columns=["template"]).column("template").to_pylist()) - {None}
+
+
 def embed_table(source: str, output: str, encoder, batch_size: int = 16, chunk_rows: int = 1024,
                 progress_factory=None) -> tuple[int, SpectrumEncoder]:
     """``encoder`` is a SpectrumEncoder, or a callable making one from the table's textualization and
@@ -40,8 +45,7 @@ def embed_table(source: str, output: str, encoder, batch_size: int = 16, chunk_r
         path = input_path(source, stack)
         provenance = tables.read_provenance(path, name, (tables.SPECTRA, tables.EMBEDDINGS))
         if not isinstance(encoder, SpectrumEncoder):
-            templates = set(pq.read_table(path, columns=["template"]).column("template").to_pylist()) - {None}
-            encoder = encoder(provenance["textualization"], templates)
+            encoder = encoder(provenance["textualization"], table_templates(path))
         parquet = pq.ParquetFile(path)
         total = parquet.metadata.num_rows
         record = encoder.record
