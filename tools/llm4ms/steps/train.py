@@ -77,10 +77,10 @@ def train_adapter(source: str, output: str, settings: TrainSettings, model: str,
 
     target = Path(output)
     _check_output(target)
+    resolved = resolve_model(model)  # a wrong --model fails before the mining, not after it
     table, provenance, summary = load_training_set(source, settings, save_examples,
                                                    progress_factory("spectra", "mine pairs") if progress_factory
                                                    else None)
-    resolved = resolve_model(model)
     textualization = provenance["textualization"]
     earlier = _earlier_stages(init_adapter, resolved, settings, textualization)
     device = pick_device(device)
