@@ -6,6 +6,7 @@ import json
 import zipfile
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
@@ -201,3 +202,15 @@ def test_k_beyond_ef_search_or_a_list_still_gives_k_hits(library, kind):
     assert run("search", "-q", library / "library.emb.parquet", library / f"{kind}.index", "-o", out,
                "--group", "spectrum", "-k", "30").exit_code == 0
     assert {len(ranked) for ranked in hits(out).values()} == {30}
+
+
+def test_library_row_groups_have_a_fixed_size(library, monkeypatch):
+    from llm4ms.index import store
+
+    monkeypatch.setattr(store, "LIBRARY_ROW_GROUP", 8)
+    path = library / "library.emb.parquet"
+    written = [store._library(pq.ParquetFile(path), chunk).getvalue() for chunk in (3, 8, 100)]
+    assert written[0] == written[1] == written[2]
+    read = pq.ParquetFile(pa.BufferReader(written[0]))
+    assert [read.metadata.row_group(i).num_rows for i in range(read.num_row_groups)] == [8] * 6
+    assert read.read().equals(pq.read_table(path).drop_columns(["embedding"]).replace_schema_metadata(None))

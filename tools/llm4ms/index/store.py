@@ -26,6 +26,7 @@ from .kinds import IndexOptions, index_record, new_index
 INDEX_FORMAT = "llm4ms.index"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 CHUNK_ROWS = 16384  # vectors read per chunk: 36 MB at 576 dimensions
+LIBRARY_ROW_GROUP = 65536  # rows per row group of library.parquet
 _FACTS = ("metric", "size", "dim")  # facts of the index record; the rest are what build-index was asked for
 # A member of 2 GiB or more needs zip64 headers, which must be asked for before a stream of unknown length;
 # judged by the vectors' size alone, so from 1 GiB on, leaving room for an HNSW graph.
@@ -64,10 +65,7 @@ def build_index(source: str, output: str, options: IndexOptions | str = "flat",
         if size == 0:
             raise InputError(f"{name}: no embeddings to index")
         record = index_record(options, dim, size, name)
-        # The metadata without the vectors, read apart from them so the vectors are never in two places.
-        columns = [c for c in parquet.schema_arrow.names if c != "embedding"]
-        library = BytesIO()
-        pq.write_table(pq.read_table(path, columns=columns).replace_schema_metadata(None), library)
+        library = _library(parquet, chunk_rows)
         index = new_index(record)
         _reserve(index, size)
         if record.get("train_size"):
@@ -86,6 +84,25 @@ def build_index(source: str, output: str, options: IndexOptions | str = "flat",
                               force_zip64=size * dim * 4 >= _ZIP64_FROM) as member:
                 faiss.write_index(index, faiss.PyCallbackIOWriter(member.write))
     return int(index.ntotal)
+
+
+def _library(parquet: pq.ParquetFile, chunk_rows: int) -> BytesIO:
+    """The library's Parquet (every column but the vectors), streamed: only its compressed bytes are held.
+    Row groups have a fixed size, so the bytes do not depend on the chunk size or the input's row groups."""
+    columns = [c for c in parquet.schema_arrow.names if c != "embedding"]
+    buffer, pending, rows = BytesIO(), [], 0
+    with pq.ParquetWriter(buffer, pa.schema([parquet.schema_arrow.field(c) for c in columns])) as writer:
+        for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
+            pending.append(batch)
+            rows += batch.num_rows
+            if rows >= LIBRARY_ROW_GROUP:
+                table = pa.Table.from_batches(pending)
+                full = rows - rows % LIBRARY_ROW_GROUP
+                writer.write_table(table.slice(0, full), row_group_size=LIBRARY_ROW_GROUP)
+                pending, rows = table.slice(full).to_batches(), rows - full
+        if rows:
+            writer.write_table(pa.Table.from_batches(pending, writer.schema), row_group_size=LIBRARY_ROW_GROUP)
+    return buffer
 
 
 def _reserve(index, size: int) -> None:
