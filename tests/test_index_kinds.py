@@ -214,3 +214,19 @@ def test_library_row_groups_have_a_fixed_size(library, monkeypatch):
     read = pq.ParquetFile(pa.BufferReader(written[0]))
     assert [read.metadata.row_group(i).num_rows for i in range(read.num_row_groups)] == [8] * 6
     assert read.read().equals(pq.read_table(path).drop_columns(["embedding"]).replace_schema_metadata(None))
+
+
+def test_hnsw_on_one_thread_is_byte_reproducible(library):
+    import faiss
+
+    threads = faiss.omp_get_max_threads()
+    try:
+        built = []
+        for name in ("a", "b"):
+            out = library / f"threads-{name}.index"
+            assert run("build-index", library / "library.emb.parquet", "-o", out, "--kind", "hnsw", "--threads", "1",
+                       *KINDS["hnsw"]).exit_code == 0
+            built.append(out.read_bytes())
+        assert built[0] == built[1]
+    finally:
+        faiss.omp_set_num_threads(threads)  # the option sets faiss's process-wide thread count
