@@ -2,6 +2,7 @@
 every library spectrum itself, in open and precursor-window search; kind and parameters are recorded;
 impossible parameters fail cleanly; the chunked build does not depend on chunk or row-group size."""
 
+import io
 import json
 import zipfile
 
@@ -130,7 +131,7 @@ def test_defaults_are_filled_in_for_the_library(library):
     hnsw = library / "hnsw-defaults.index"
     assert run("build-index", library / "library.emb.parquet", "-o", hnsw, "--kind", "hnsw").exit_code == 0
     assert index_provenance(hnsw)["index"] == {"kind": "hnsw", "metric": "inner_product", "size": 48, "dim": 32,
-                                              "hnsw_m": 32, "ef_construction": 80, "ef_search": 64}
+                                              "hnsw_m": 32, "ef_construction": 80, "ef_search": 16}
 
 
 def test_search_uses_recorded_parameters_and_records_overrides(library):
@@ -209,7 +210,11 @@ def test_library_row_groups_have_a_fixed_size(library, monkeypatch):
 
     monkeypatch.setattr(store, "LIBRARY_ROW_GROUP", 8)
     path = library / "library.emb.parquet"
-    written = [store._library(pq.ParquetFile(path), chunk).getvalue() for chunk in (3, 8, 100)]
+    written = []
+    for chunk in (3, 8, 100):
+        sink = io.BytesIO()
+        store.write_library(pq.ParquetFile(path), chunk, sink)
+        written.append(sink.getvalue())
     assert written[0] == written[1] == written[2]
     read = pq.ParquetFile(pa.BufferReader(written[0]))
     assert [read.metadata.row_group(i).num_rows for i in range(read.num_row_groups)] == [8] * 6

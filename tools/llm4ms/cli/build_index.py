@@ -9,10 +9,11 @@ from .common import handles_errors, output_option, report, shown, threads_option
 @click.argument("embeddings")
 @output_option
 @click.option("--kind", type=click.Choice(kinds.KINDS), default="flat", show_default=True,
-              help="flat: exact search, right up to ~100,000 spectra. hnsw: graph search, the fast choice for "
-                   "large libraries (vectors plus ~0.3 kB per spectrum). ivf: inverted lists, builds quicker "
-                   "than hnsw. ivfpq: inverted lists of product-quantized codes, ~36x less memory, approximate "
-                   "scores. All score by cosine (inner product of unit vectors).")
+              help="flat: exact; ~1,700 queries/s on 100,000 spectra, 150/s on 1,000,000 (2 cores). hnsw: a "
+                   "graph, the fast choice for large libraries (17,800 queries/s on 1,000,000 at recall@10 0.98), "
+                   "vectors plus 0.27 kB per spectrum. ivf: inverted lists, quicker to build than hnsw. ivfpq: "
+                   "inverted lists of product-quantized codes, 26x less memory, approximate scores. All score by "
+                   "cosine (inner product of unit vectors).")
 @click.option("--hnsw-m", type=click.IntRange(2, 256), default=kinds.HNSW_M, show_default=True,
               help="hnsw: links per spectrum in the graph (twice that on the bottom layer). More: better "
                    "recall, more memory, slower build.")

@@ -60,38 +60,66 @@ def build_index(source: str, output: str, options: IndexOptions | str = "flat",
     with contextlib.ExitStack() as stack:
         path = input_path(source, stack)
         provenance = tables.read_provenance(path, name, (tables.EMBEDDINGS,))
-        parquet = pq.ParquetFile(path)
+        parquet = tables.open_parquet(path)
         size, dim = parquet.metadata.num_rows, parquet.schema_arrow.field("embedding").type.list_size
         if size == 0:
             raise InputError(f"{name}: no embeddings to index")
         record = index_record(options, dim, size, name)
-        library = _library(parquet, chunk_rows)
         index = new_index(record)
-        _reserve(index, size)
-        if record.get("train_size"):
-            index.train(_sample(parquet, record["train_size"], chunk_rows))
-        for batch in parquet.iter_batches(batch_size=chunk_rows, columns=["embedding"]):
-            index.add(vectors_of(pa.chunked_array([batch.column(0)])))
         step = tables.step_record("build-index", {k: v for k, v in record.items() if k not in _FACTS},
                                   [source])
         out = dict(provenance, format=INDEX_FORMAT, history=provenance["history"] + [step], index=record)
         with atomic_output(output, ".index") as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
             archive.writestr(zipfile.ZipInfo("provenance.json", _EPOCH),
                              json.dumps(out, indent=1, sort_keys=True).encode())
-            archive.writestr(zipfile.ZipInfo("library.parquet", _EPOCH), library.getbuffer())
-            # Streamed into the member: faiss.serialize_index would make a second copy of every vector.
+            # Both big members are streamed into the zip, the library before a vector is read: held in memory
+            # they would cost their size again (the vectors twice over with faiss.serialize_index).
+            with archive.open(zipfile.ZipInfo("library.parquet", _EPOCH), "w",
+                              force_zip64=_library_bytes(parquet) >= _ZIP64_FROM) as member:
+                write_library(parquet, chunk_rows, _Sink(member))
+            _reserve(index, size)
+            if record.get("train_size"):
+                index.train(_sample(parquet, record["train_size"], chunk_rows))
+            for batch in parquet.iter_batches(batch_size=chunk_rows, columns=["embedding"]):
+                index.add(vectors_of(pa.chunked_array([batch.column(0)])))
             with archive.open(zipfile.ZipInfo("vectors.faiss", _EPOCH), "w",
                               force_zip64=size * dim * 4 >= _ZIP64_FROM) as member:
                 faiss.write_index(index, faiss.PyCallbackIOWriter(member.write))
     return int(index.ntotal)
 
 
-def _library(parquet: pq.ParquetFile, chunk_rows: int) -> BytesIO:
-    """The library's Parquet (every column but the vectors), streamed: only its compressed bytes are held.
-    Row groups have a fixed size, so the bytes do not depend on the chunk size or the input's row groups."""
+class _Sink:
+    """A zip member as pyarrow's output: pyarrow asks for the position (tell), which a zip member lacks."""
+
+    closed = False
+
+    def __init__(self, member):
+        self.member, self.position = member, 0
+
+    def write(self, data) -> int:
+        self.position += self.member.write(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.position
+
+    def flush(self) -> None:
+        pass
+
+
+def _library_bytes(parquet: pq.ParquetFile) -> int:
+    """About how many bytes library.parquet takes: the input's compressed columns other than the vectors."""
+    meta, names = parquet.metadata, parquet.schema_arrow.names
+    return sum(meta.row_group(g).column(c).total_compressed_size for g in range(meta.num_row_groups)
+               for c in range(meta.num_columns) if names[c] != "embedding")
+
+
+def write_library(parquet: pq.ParquetFile, chunk_rows: int, sink) -> None:
+    """The library's Parquet (every column but the vectors), streamed chunk by chunk into ``sink``. Row
+    groups have a fixed size, so the bytes do not depend on the chunk size or the input's row groups."""
     columns = [c for c in parquet.schema_arrow.names if c != "embedding"]
-    buffer, pending, rows = BytesIO(), [], 0
-    with pq.ParquetWriter(buffer, pa.schema([parquet.schema_arrow.field(c) for c in columns])) as writer:
+    pending, rows = [], 0
+    with pq.ParquetWriter(sink, pa.schema([parquet.schema_arrow.field(c) for c in columns])) as writer:
         for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
             pending.append(batch)
             rows += batch.num_rows
@@ -102,7 +130,6 @@ def _library(parquet: pq.ParquetFile, chunk_rows: int) -> BytesIO:
                 pending, rows = table.slice(full).to_batches(), rows - full
         if rows:
             writer.write_table(pa.Table.from_batches(pending, writer.schema), row_group_size=LIBRARY_ROW_GROUP)
-    return buffer
 
 
 def _reserve(index, size: int) -> None:

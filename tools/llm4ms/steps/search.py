@@ -59,7 +59,7 @@ def search_files(queries: str, index_path: str, output: str, settings: SearchSet
         step = tables.step_record("search", parameters, [queries, index_path])
         out_provenance = tables.new_provenance(tables.HITS, step, provenance["textualization"],
                                                provenance["model"], provenance["history"])
-        parquet = pq.ParquetFile(path)
+        parquet = tables.open_parquet(path)
         progress = progress_factory(parquet.metadata.num_rows) if progress_factory else None
         stats = {"queries": 0, "without_hits": 0, "template_mismatch": 0}
         columns = ["id", "template", "precursor_mz", "embedding"] + (["mz", "intensities"] if settings.rerank else [])
