@@ -3,6 +3,7 @@
     python -m benchmarks compare --task ei|ms2 [--methods all|classical|llm4ms|a,b,...] [--model M --adapter A ...]
     python -m benchmarks compare --queries Q.mgf --library L.mgf --like ms2 [--methods ...]
     python -m benchmarks speed [--n 200]
+    python -m benchmarks scale --embeddings LIB.emb.parquet [--sizes 10000,100000,1000000] [--kinds ...]
 
 `compare` runs every method on the same spectra and writes results.json, results.md and recall.png to
 --out (default benchmarks/results/<task>[-<label>]); intermediate files (spectra tables, embeddings,
@@ -10,6 +11,7 @@ hits, per-query ranks) stay in --work for re-use.
 """
 
 import argparse
+import shlex
 import sys
 import time
 from dataclasses import replace
@@ -35,6 +37,10 @@ def _methods(text: str) -> list:
         choices = ", ".join(list(GROUPS) + list(METHODS))
         raise SystemExit(f"benchmarks: unknown method {unknown[0]!r}; choose from {choices}")
     return list(dict.fromkeys(names))
+
+
+def _ints(text: str) -> list:
+    return [int(float(part)) for part in text.split(",")]
 
 
 def compare(args, command: str) -> None:
@@ -92,10 +98,25 @@ def main(argv=None):
     cmp.add_argument("--work")
     cmp.add_argument("--label", help="Name of the results folder.")
     sub.choices["speed"].add_argument("--n", type=int, default=200)
+    sc = sub.add_parser("scale", help="Index kinds on 10 k to 1 M perturbed copies of real library embeddings.")
+    sc.add_argument("--embeddings", required=True, help="An llm4ms embeddings table of real library spectra.")
+    sc.add_argument("--sizes", type=_ints, default=[10_000, 100_000, 1_000_000])
+    sc.add_argument("--kinds", type=lambda text: text.split(","), default=["flat", "hnsw", "ivf", "ivfpq"],
+                    help="Comma-separated kinds, each with build-index options if wanted, e.g. 'hnsw --hnsw-m 16'.")
+    sc.add_argument("--queries", type=int, default=10_000)
+    sc.add_argument("--noise", type=float, default=1.0,
+                    help="Perturbation size in median nearest-neighbour distances of the real vectors.")
+    sc.add_argument("--work", default="/tmp/llm4ms-scale", help="Folder for the synthetic tables and indexes.")
+    sc.add_argument("--keep", action="store_true", help="Keep the synthetic tables and indexes in --work.")
+    sc.add_argument("--out", default=str(HERE / "results" / "scale"))
     args = parser.parse_args(argv)
-    command = "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m benchmarks " + shlex.join(sys.argv[1:] if argv is None else argv)
     if args.mode == "compare":
         compare(args, command)
+    elif args.mode == "scale":
+        from .scale import scale
+
+        scale(args, command)
     else:
         from .speed import speed
 

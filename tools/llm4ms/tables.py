@@ -144,8 +144,14 @@ def tsv_cell(value) -> str:
     return str(value).replace("\t", " ").replace("\r", " ").replace("\n", " ")
 
 
+def open_parquet(path: Path) -> pq.ParquetFile:
+    """A Parquet file to stream chunk by chunk. Without pre-buffering: with it (pyarrow's default),
+    ``iter_batches`` keeps every column chunk it has read until the iteration ends, i.e. the whole file."""
+    return pq.ParquetFile(path, pre_buffer=False)
+
+
 def iter_table_batches(path: Path, batch_size: int, columns: list[str] | None = None):
-    return pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=columns)
+    return open_parquet(path).iter_batches(batch_size=batch_size, columns=columns)
 
 
 def write_table(path: Path, table: pa.Table, provenance: dict) -> None:

@@ -58,3 +58,12 @@ def progress_factory(quiet: bool, unit: str, desc: str):
 
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 output_option = click.option("-o", "--output", required=True, help="Output file, or - for stdout.")
+threads_option = click.option("--threads", type=click.IntRange(1), help="CPU threads for faiss (default: all cores).")
+
+
+def use_threads(threads: int | None) -> None:
+    """faiss (OpenMP) uses every core unless asked for fewer, e.g. a cluster job's share."""
+    if threads:
+        import faiss
+
+        faiss.omp_set_num_threads(threads)

@@ -1,7 +1,8 @@
 import click
 
 from ..index.search import GROUPS, RERANK_METHODS
-from .common import shown, handles_errors, output_option, progress_factory, quiet_option, report
+from .common import (handles_errors, output_option, progress_factory, quiet_option, report, shown, threads_option,
+                     use_threads)
 
 
 @click.command("search")
@@ -21,17 +22,26 @@ from .common import shown, handles_errors, output_option, progress_factory, quie
               help="Library spectra taken from the embedding search per query for re-ranking.")
 @click.option("--rerank-tolerance", type=click.FloatRange(0, min_open=True), default=0.01, show_default=True,
               help="Fragment m/z tolerance (Da) of MS/MS re-ranking; EI spectra match at nominal mass.")
+@click.option("--ef-search", type=click.IntRange(1),
+              help="hnsw index: candidates kept while searching, instead of the value the index records. More: "
+                   "better recall, slower.")
+@click.option("--nprobe", type=click.IntRange(1),
+              help="ivf/ivfpq index: lists scanned per query, instead of the number the index records. More: "
+                   "better recall, slower.")
 @click.option("--format", "fmt", type=click.Choice(["tsv", "parquet"]),
               help="Output format (default: parquet for *.parquet, else TSV).")
+@threads_option
 @quiet_option
 @handles_errors("search")
 def search_command(queries, index, output, top_k, group, precursor_window, window_unit, rerank, rerank_depth,
-                   rerank_tolerance, fmt, quiet):
+                   rerank_tolerance, ef_search, nprobe, fmt, threads, quiet):
     """Search query embeddings (- for stdin) against a library index."""
     from ..index import SearchSettings
     from ..steps.search import search_files
 
-    settings = SearchSettings(top_k, group, precursor_window, window_unit, rerank, rerank_depth, rerank_tolerance)
+    use_threads(threads)
+    settings = SearchSettings(top_k, group, precursor_window, window_unit, rerank, rerank_depth, rerank_tolerance,
+                              ef_search, nprobe)
     stats = search_files(queries, index, output, settings, fmt,
                          progress_factory=progress_factory(quiet, "queries", "search"),
                          warn=lambda m: report("search", m))

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..spectra.fields import compound_key
+from .kinds import faiss_parameters, search_parameters
 
 GROUPS = ("compound", "spectrum")
 RERANK_METHODS = ("cosine", "weighted-cosine")  # index.rerank; named here so the CLI need not import matchms
@@ -20,6 +21,8 @@ class SearchSettings:
     rerank: str | None = None  # a spectral similarity (RERANK_METHODS) re-scoring the embedding hits
     rerank_depth: int = 50  # library spectra taken from the embedding search for re-ranking
     rerank_tolerance: float = 0.01  # fragment tolerance of MS/MS re-ranking, Da (EI matches nominal masses)
+    ef_search: int | None = None  # HNSW efSearch instead of the one the index records
+    nprobe: int | None = None  # IVF lists probed instead of the number the index records
 
 
 class PrecursorWindow:
@@ -65,22 +68,24 @@ def collapse_hits(ids, scores, keys, k):
     return hits
 
 
-def _search(index, vectors, k, keys, limit, params=None):
+def _search(index, vectors, k, keys, limit, used):
     """Hits per row of ``vectors``, widening the search until k distinct compounds (or all ``limit``
-    candidates) are seen: with several spectra per compound the first k neighbours are not enough."""
+    candidates) are seen: with several spectra per compound the first k neighbours are not enough. A row
+    that got fewer than ``depth`` neighbours has seen all the index can reach (IVF: its probed lists)."""
     results = [None] * len(vectors)
     pending = np.arange(len(vectors))
     depth = k if keys is None else 4 * k
     while len(pending):
         depth = min(depth, limit)
+        params = faiss_parameters(used, depth)
         if params is None:
             scores, ids = index.search(vectors[pending], depth)
         else:
             scores, ids = index.search(vectors[pending], depth, params=params)
         again = []
-        for row, s, i in zip(pending, scores, ids):
+        for row, s, i in zip(pending, scores.tolist(), ids.tolist()):  # Python numbers: quicker per hit
             hits = collapse_hits(i, s, keys, k)
-            if len(hits) < k and depth < limit:
+            if len(hits) < k and depth < limit and i[-1] >= 0:
                 again.append(row)
             else:
                 results[row] = hits
@@ -99,7 +104,7 @@ def search_index(index, vectors: np.ndarray, precursors: list, settings: SearchS
     candidates = _embedding_search(index, vectors, precursors,
                                    replace(settings, k=settings.rerank_depth, group="spectrum"), progress, batch)
     reranker = reranker or reranker_for(index, settings)
-    keys = compound_keys(index.library) if settings.group == "compound" else None
+    keys = _keys(index, settings.group)
     results = []
     for hits, (mz, intensities, template) in zip(candidates, query_peaks):
         rows, scores = zip(*reranker.rerank(hits, mz, intensities, template)) if hits else ((), ())
@@ -115,27 +120,57 @@ def reranker_for(index, settings: SearchSettings):
                     index.library.column("intensities").to_pylist())
 
 
-def _embedding_search(index, vectors, precursors, settings, progress, batch):
-    import faiss
+def used_search_parameters(index, settings: SearchSettings) -> tuple[dict, list[str]]:
+    """efSearch or nprobe as the index records them, overridden by ``settings``; and the overrides that do
+    not apply to this index's kind."""
+    return search_parameters(index.provenance.get("index"), {"ef_search": settings.ef_search,
+                                                            "nprobe": settings.nprobe})
 
-    keys = compound_keys(index.library) if settings.group == "compound" else None
+
+def _derived(index, name, make):
+    """Something derived from the library once per index: a search runs chunk by chunk over the queries."""
+    if name not in index.derived:
+        index.derived[name] = make()
+    return index.derived[name]
+
+
+def _keys(index, group):
+    return _derived(index, "compound_keys", lambda: compound_keys(index.library)) if group == "compound" else None
+
+
+def _embedding_search(index, vectors, precursors, settings, progress, batch):
+    keys = _keys(index, settings.group)
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     total = index.faiss_index.ntotal
     results = []
     if settings.window is None:
+        used = used_search_parameters(index, settings)[0]
         for start in range(0, len(vectors), batch):
-            results.extend(_search(index.faiss_index, vectors[start:start + batch], settings.k, keys, total))
+            results.extend(_search(index.faiss_index, vectors[start:start + batch], settings.k, keys, total, used))
             if progress is not None:
                 progress.update(min(batch, len(vectors) - start))
         return results
-    window = PrecursorWindow(index.library.column("precursor_mz").to_pylist())
+    window = _derived(index, "window", lambda: PrecursorWindow(index.library.column("precursor_mz").to_pylist()))
     for row, precursor in enumerate(precursors):
-        hits = []
         candidates = window.rows(precursor, settings.window, settings.window_unit)
-        if len(candidates):
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(candidates))
-            hits = _search(index.faiss_index, vectors[row:row + 1], settings.k, keys, len(candidates), params)[0]
-        results.append(hits)
+        results.append(_rescore(index.faiss_index, vectors[row], candidates, settings.k, keys)
+                       if len(candidates) else [])
         if progress is not None:
             progress.update(1)
     return results
+
+
+RESCORE_BLOCK = 16384  # candidate vectors decoded at a time: 36 MB at 576 dimensions
+
+
+def _rescore(faiss_index, vector, candidates, k, keys):
+    """A window's candidates scored one by one from the vectors the index stores (PQ: decoded from the
+    codes, as its open search scores them), best first, ties to the lower row. For every kind this is exact
+    and quick: a window holds few spectra, and a graph walk (HNSW) or list scan (IVF) limited to them by a
+    selector would only find those it happens to pass, not the best of the window."""
+    scores = np.empty(len(candidates), dtype=np.float32)
+    for start in range(0, len(candidates), RESCORE_BLOCK):
+        block = candidates[start:start + RESCORE_BLOCK]
+        scores[start:start + len(block)] = faiss_index.reconstruct_batch(block) @ vector
+    order = np.lexsort((candidates, -scores))
+    return collapse_hits(candidates[order], scores[order], keys, k)

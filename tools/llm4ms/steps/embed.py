@@ -46,7 +46,7 @@ def embed_table(source: str, output: str, encoder, batch_size: int = 16, chunk_r
         provenance = tables.read_provenance(path, name, (tables.SPECTRA, tables.EMBEDDINGS))
         if not isinstance(encoder, SpectrumEncoder):
             encoder = encoder(provenance["textualization"], table_templates(path))
-        parquet = pq.ParquetFile(path)
+        parquet = tables.open_parquet(path)
         total = parquet.metadata.num_rows
         record = encoder.record
         step = tables.step_record("embed", {"model": record["name"], "adapter": (record["adapter"] or {}).get("name"),

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 
 from .. import tables
 from ..index import SearchSettings, load_index, search_index
-from ..index.search import reranker_for
+from ..index.search import reranker_for, used_search_parameters
 from ..index.store import vectors_of
 from ..streams import atomic_output, display_name, input_path
 
@@ -47,13 +47,19 @@ def search_files(queries: str, index_path: str, output: str, settings: SearchSet
         library = {c: index.library.column(c).to_pylist() for c in _LIBRARY_COLUMNS.values()}
         parameters = {"k": settings.k, "group": settings.group, "window": settings.window,
                       "window_unit": settings.window_unit, "index": index.provenance.get("index")}
+        used, ignored = used_search_parameters(index, settings)
+        for option in ignored:
+            warn(f"warning: --{option.replace('_', '-')} does not apply to {index.name}, a "
+                 f"{(index.provenance.get('index') or {}).get('kind', 'flat')} index; ignored")
+        if used:  # the efSearch or nprobe this search ran with, which may differ from what the index records
+            parameters["search_parameters"] = used
         if settings.rerank:
             parameters.update(rerank=settings.rerank, rerank_depth=settings.rerank_depth,
                               rerank_tolerance=settings.rerank_tolerance)
         step = tables.step_record("search", parameters, [queries, index_path])
         out_provenance = tables.new_provenance(tables.HITS, step, provenance["textualization"],
                                                provenance["model"], provenance["history"])
-        parquet = pq.ParquetFile(path)
+        parquet = tables.open_parquet(path)
         progress = progress_factory(parquet.metadata.num_rows) if progress_factory else None
         stats = {"queries": 0, "without_hits": 0, "template_mismatch": 0}
         columns = ["id", "template", "precursor_mz", "embedding"] + (["mz", "intensities"] if settings.rerank else [])
