@@ -17,6 +17,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from llm4ms.backbone.encoder import DTYPES
+
 from .compare import METHODS, run, save_json
 from .data import TASKS, custom_task
 from .machine import machine
@@ -53,7 +55,7 @@ def compare(args, command: str) -> None:
     if args.slow_queries is not None:
         task = replace(task, slow_queries=args.slow_queries or None)
     options = Llm4msOptions(args.model, args.adapter, args.layers, args.template, args.device, args.batch_size,
-                            args.rerank_depth)
+                            args.rerank_depth, args.dtype)
     label = args.label or "-".join(filter(None, [task.name] + ([] if args.model == "smollm2-135m" else
                                                                 [Path(args.model).name]) +
                                                   ([Path(args.adapter).name] if args.adapter != "auto" else []) +
@@ -82,6 +84,7 @@ def main(argv=None):
         p.add_argument("--layers", type=int)
         p.add_argument("--device", default="auto")
         p.add_argument("--batch-size", type=int, default=16)
+        p.add_argument("--dtype", default="auto", choices=DTYPES)
     cmp = sub.choices["compare"]
     cmp.add_argument("--task", choices=TASKS, default="ei")
     cmp.add_argument("--queries", help="Your own query spectra file (with --library).")

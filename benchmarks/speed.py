@@ -1,16 +1,24 @@
-"""Embedding speed per template and exact search speed, through the functions the commands use."""
+"""Embedding speed, lever by lever: from the paper's text through all layers in float32 to what `llm4ms
+embed` does by default, on the same spectra, through the encoder the command uses.
+
+Each step changes one thing and is timed on the same N spectra per task (EI: ei_library.msp; MS/MS:
+ms2pos_library.mgf; a seeded sample), after a warm-up batch. Beside each: the mean tokens per text and,
+where the step changes the arithmetic, the cosine between its vectors and those of the float32 step with
+the same model (1 = the same vectors). Recall@1 for the settings that change the vectors comes from the
+benchmark harness (`compare`) on the full dev files; benchmarks/RESULTS.md puts them side by side.
+"""
 
 import json
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+import torch
 
-from llm4ms.index import LibraryIndex, SearchSettings, search_index
-from llm4ms.index.store import vectors_of
-from llm4ms.steps.embed import embed_table, load_encoder
+from llm4ms.steps.embed import load_encoder
 from llm4ms.steps.textualize import textualize_files
 from llm4ms.textualize import TextSettings
 
@@ -20,55 +28,110 @@ from .machine import machine, timed
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def timed_embed(spectra, out, encoder, batch_size):
-    (count, _), seconds = timed(embed_table, str(spectra), str(out), encoder, batch_size)
-    return count, seconds
+@dataclass(frozen=True)
+class Step:
+    name: str
+    template: str  # "auto": the task's default template
+    adapter: str = "auto"
+    layers: int | None = None
+    dtype: str = "float32"
+    sorted_batches: bool = True
+    threads: int | None = None  # None: torch's default (all cores)
+    batch_size: int = 16
+
+
+# Each step is the one before with one change, except the "instead" rows, which try an alternative to
+# the step before them; "default" is what `llm4ms embed` does with no options.
+STEPS = [
+    Step("paper text, 30 layers, no adapter, float32, batches in file order", "paper", "none", 30,
+         sorted_batches=False),
+    Step("compact text", "auto", "none", 30, sorted_batches=False),
+    Step("first 12 layers + shipped adapter", "auto", sorted_batches=False),
+    Step("length-sorted batches", "auto"),
+    Step("instead: 1 thread", "auto", threads=1),
+    Step("instead: batch 64", "auto", batch_size=64),
+    Step("bf16-mixed (default)", "auto", dtype="auto"),
+    Step("instead: bfloat16 weights", "auto", dtype="bfloat16"),
+]
+TASKS = {"ei": ("ei_library.msp", {"paper": "paper-ei", "auto": "ei"}),
+         "ms2": ("ms2pos_library.mgf", {"paper": "paper-ei", "auto": "msms"})}
+
+
+def texts_for(task: str, template: str, n: int, work: Path) -> tuple[list[str], str]:
+    source, names = TASKS[task]
+    table_path = work / f"{task}.{names[template]}.parquet"
+    if not table_path.exists():
+        textualize_files([str(DATA / source)], str(table_path), TextSettings(names[template]))
+    texts = pq.read_table(table_path, columns=["text"]).column("text").to_pylist()
+    rows = np.random.default_rng(0).choice(len(texts), min(n, len(texts)), replace=False)
+    return [texts[i] for i in rows], names[template]
+
+
+def run_step(step: Step, texts: list[str], template: str, model: str, device: str):
+    """(spectra/s, vectors, encoder record) of one step."""
+    encoder = load_encoder(model, step.adapter, device, step.dtype, step.layers, 512, None, {template})
+    threads = torch.get_num_threads()
+    if step.threads:
+        torch.set_num_threads(step.threads)
+    try:
+        def encode():
+            if step.sorted_batches:
+                return encoder.encode(texts, step.batch_size)
+            return np.concatenate([encoder.encode(texts[i:i + step.batch_size], step.batch_size)
+                                   for i in range(0, len(texts), step.batch_size)])
+
+        encoder.encode(texts[:step.batch_size], step.batch_size)  # warm-up: first calls allocate
+        vectors, seconds = timed(encode)
+    finally:
+        torch.set_num_threads(threads)
+    return len(texts) / seconds, vectors, encoder
 
 
 def speed(args, command: str):
-    """Embedding speed per template on the first N spectra of each task, and raw search speed."""
-    encoder = load_encoder(args.model, None, args.device, "auto", args.layers, 512)
     work = Path(tempfile.mkdtemp(prefix="llm4ms-speed-"))
-    report = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "command": command,
-              "model": args.model, "layers": args.layers, "batch_size": args.batch_size, "embedding": {}}
-    for template, source in (("paper-ei", "ei_library.msp"), ("msms", "ms2pos_library.mgf")):
-        full = work / f"{template}.all.parquet"
-        textualize_files([str(DATA / source)], str(full), TextSettings(template))
-        subset = work / f"{template}.parquet"
-        table = pq.read_table(full)
-        pq.write_table(table.slice(0, args.n).replace_schema_metadata(table.schema.metadata), subset)
-        tokens = encoder.token_lengths(table.slice(0, args.n).column("text").to_pylist())
-        count, seconds = timed_embed(subset, work / f"{template}.emb.parquet", encoder, args.batch_size)
-        report["embedding"][template] = {"spectra": count, "seconds": round(seconds, 1),
-                                         "spectra_per_s": round(count / seconds, 2),
-                                         "mean_tokens": round(float(np.mean(tokens)), 1)}
-    # Search speed against a library of real embeddings tiled with seeded noise to 100,000 vectors.
-    library = pq.read_table(work / "paper-ei.emb.parquet")
-    vectors = vectors_of(library.column("embedding"))
-    rng = np.random.default_rng(0)
-    for size in (10_000, 100_000):
-        tiled = np.repeat(vectors, -(-size // len(vectors)), axis=0)[:size]
-        tiled = tiled + rng.normal(0, 0.01, tiled.shape).astype(np.float32)
-        tiled /= np.linalg.norm(tiled, axis=1, keepdims=True)
-        import faiss
-        import pyarrow as pa
-
-        flat = faiss.IndexFlatIP(tiled.shape[1])
-        flat.add(tiled)
-        ids = pa.array([f"s{i}" for i in range(size)])
-        meta = pa.table({"id": ids, "inchikey": pa.array([f"K{i // 3}" for i in range(size)]),
-                         "precursor_mz": pa.nulls(size, pa.float64())})
-        index = LibraryIndex(flat, meta, {}, f"synthetic-{size}")
-        queries = tiled[rng.choice(size, 2000, replace=False)]
-        # "compound" (the search command's default) widens the faiss query until k distinct compounds
-        # are found, so it is timed beside the raw per-spectrum search.
-        # Warm up faiss's threads, then best of three: 2,000 queries take a fraction of a second.
-        search_index(index, queries[:100], [None] * 100, SearchSettings(10))
-        for group in ("spectrum", "compound"):
-            seconds = min(timed(search_index, index, queries, [None] * len(queries), SearchSettings(10, group))[1]
-                          for _ in range(3))
-            report.setdefault("search", {}).setdefault(str(size), {})[group] = {
-                "queries": len(queries), "queries_per_s": round(len(queries) / seconds, 1)}
+    report = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "command": command, "model": args.model,
+              "device": args.device, "n": args.n, "steps": []}
+    for step in STEPS:
+        row = {"step": step.name, **{k: v for k, v in step.__dict__.items() if k != "name"}}
+        for task in TASKS:
+            texts, template = texts_for(task, step.template, args.n, work)
+            per_s, vectors, encoder = run_step(step, texts, template, args.model, args.device)
+            reference = report.setdefault("_float32", {}).get((task, step.template, encoder.record["layers"],
+                                                                 step.adapter))
+            if encoder.dtype == "float32":
+                report["_float32"][(task, step.template, encoder.record["layers"], step.adapter)] = vectors
+            tokens = encoder.token_lengths(texts)
+            row[task] = {"template": template, "spectra_per_s": round(per_s, 1),
+                         "mean_tokens": round(float(np.mean(tokens)), 1), "dtype": encoder.dtype,
+                         "layers": encoder.record["layers"],
+                         "adapter": (encoder.record["adapter"] or {}).get("name"),
+                         "min_cosine_vs_float32": None if reference is None else
+                         round(float(np.min(np.sum(vectors * reference, axis=1))), 5),
+                         "mean_cosine_vs_float32": None if reference is None else
+                         round(float(np.mean(np.sum(vectors * reference, axis=1))), 5)}
+            print(f"speed: {step.name} [{task}]: {json.dumps(row[task])}", flush=True)
+        report["steps"].append(row)
+    del report["_float32"]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "speed.json").write_text(json.dumps(report, indent=1) + "\n")
-    print(json.dumps(report, indent=1))
+    (RESULTS / "speed.md").write_text(markdown(report))
+    print(markdown(report))
+
+
+def markdown(report: dict) -> str:
+    lines = [f"# Embedding speed, lever by lever ({report['date']})", "",
+             f"{report['n']} spectra per task (seeded sample of the library files), model {report['model']}, "
+             f"device {report['device']}. Cosine: vectors against the float32 step with the same model "
+             "(min / mean).", "",
+             "| step | EI spectra/s | EI tokens | EI cosine | MS/MS spectra/s | MS/MS tokens | MS/MS cosine |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for row in report["steps"]:
+        cells = []
+        for task in TASKS:
+            r = row[task]
+            cosine = "—" if r["min_cosine_vs_float32"] is None else \
+                f"{r['min_cosine_vs_float32']} / {r['mean_cosine_vs_float32']}"
+            cells += [str(r["spectra_per_s"]), str(r["mean_tokens"]), cosine]
+        lines.append(f"| {row['step']} | " + " | ".join(cells) + " |")
+    lines += ["", f"Command: `{report['command']}`; machine: {report['machine']}.", ""]
+    return "\n".join(lines)

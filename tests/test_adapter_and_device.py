@@ -1,4 +1,4 @@
-"""--adapter (a PEFT LoRA folder), --layers and --device, through the embed command."""
+"""--adapter (a PEFT LoRA folder), --layers, --device and --dtype, through the embed command."""
 
 import json
 
@@ -70,3 +70,40 @@ def test_cuda_without_gpu_says_so(cli, data, tmp_path, tiny_model):
                  "--device", "cuda")
     assert result.exit_code == 5 and "torch sees no CUDA GPU" in result.stderr
     assert not (tmp_path / "x.parquet").exists()
+
+
+def embed_step(path):
+    history = json.loads(pq.read_schema(path).metadata[b"llm4ms"])["history"]
+    return next(step for step in history if step["step"] == "embed")["parameters"]
+
+
+@pytest.mark.parametrize("native, expected", [(True, "bf16-mixed"), (False, "float32")])
+def test_dtype_auto_follows_the_hardware(cli, data, tmp_path, tiny_model, monkeypatch, native, expected):
+    """auto takes bf16-mixed only where bf16 is native: emulated bf16 would be slower than float32."""
+    import llm4ms.backbone.encoder as encoder
+
+    monkeypatch.setattr(encoder, "native_bf16", lambda device: native)
+    cli("textualize", "-q", data / "ms2_queries.mgf", "-o", tmp_path / "q.parquet")
+    result = cli("embed", "-q", tmp_path / "q.parquet", "-o", tmp_path / "e.parquet", "--model", tiny_model)
+    assert result.exit_code == 0, result.stderr
+    assert embed_step(tmp_path / "e.parquet")["dtype"] == expected
+
+
+def test_bf16_mixed_vectors_are_close_to_float32_and_search_together(cli, data, tmp_path, tiny_model):
+    """The dtype changes rounding, not the vectors' identity: a bf16-mixed query finds itself in a float32
+    index, and the two runs agree to bf16 precision."""
+    cli("textualize", "-q", data / "ms2_queries.mgf", "-o", tmp_path / "q.parquet")
+    for dtype in ("float32", "bf16-mixed"):
+        result = cli("embed", "-q", tmp_path / "q.parquet", "-o", tmp_path / f"{dtype}.parquet", "--model",
+                     tiny_model, "--dtype", dtype)
+        assert result.exit_code == 0, result.stderr
+        assert embed_step(tmp_path / f"{dtype}.parquet")["dtype"] == dtype
+    exact, mixed = vectors(tmp_path / "float32.parquet"), vectors(tmp_path / "bf16-mixed.parquet")
+    cosines = np.sum(exact * mixed, axis=1)
+    assert cosines.min() > 0.99 and not np.array_equal(exact, mixed)
+    cli("build-index", tmp_path / "float32.parquet", "-o", tmp_path / "f.index")
+    result = cli("search", "-q", tmp_path / "bf16-mixed.parquet", tmp_path / "f.index", "-o", tmp_path / "h.parquet",
+                 "--format", "parquet", "--group", "spectrum", "--top-k", "1")
+    assert result.exit_code == 0, result.stderr
+    hits = pq.read_table(tmp_path / "h.parquet")
+    assert hits.column("query_id").to_pylist() == hits.column("library_id").to_pylist()

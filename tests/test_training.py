@@ -106,10 +106,11 @@ def test_chained_adapter_embeds_exactly_as_the_network_it_was_trained_in(mined, 
     table, provenance, _, _ = mined
     texts = table.column("text").to_pylist()[:10]
     model = resolve_model(str(tiny_model))
-    first = TrainableEncoder(model, TINY, None, "cpu")
+    # float32 on both sides: the check is that the saved folder is the trained network, not bf16 rounding
+    first = TrainableEncoder(model, TINY, None, "cpu", "float32")
     _perturb(first.network, 1)
     save_adapter(first.network, tmp_path, None, {"stages": []})
-    second = TrainableEncoder(model, TINY, str(tmp_path), "cpu")
+    second = TrainableEncoder(model, TINY, str(tmp_path), "cpu", "float32")
     _perturb(second.network, 2)
     second.network.eval()
     with torch.no_grad():
@@ -119,7 +120,7 @@ def test_chained_adapter_embeds_exactly_as_the_network_it_was_trained_in(mined, 
     save_adapter(second.network, chained, str(tmp_path), {"stages": []})
     config = json.loads((chained / "adapter_config.json").read_text())
     assert config["r"] == 8 and config["lora_alpha"] == 8
-    encoder = SpectrumEncoder(model, adapter_path=str(chained), layers=2)
+    encoder = SpectrumEncoder(model, adapter_path=str(chained), layers=2, dtype="float32")
     got = encoder.encode(texts, 4)
     assert np.abs(got - expected).max() < 2e-3  # the folder holds float16 factors
     bare = SpectrumEncoder(model, layers=2).encode(texts, 4)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from llm4ms import tables
 from llm4ms.backbone import choose_adapter, resolve_adapter
+from llm4ms.backbone.encoder import pick_device, pick_dtype
 from llm4ms.index import SearchSettings, build_index
 from llm4ms.steps.embed import embed_table, load_encoder, table_templates
 from llm4ms.steps.search import search_files
@@ -37,6 +38,7 @@ class Llm4msOptions:
     device: str = "auto"
     batch_size: int = 16
     rerank_depth: int = 50
+    dtype: str = "auto"  # as llm4ms embed: bf16-mixed where the device computes bf16 natively, else float32
 
 
 class Embeddings:
@@ -51,7 +53,7 @@ class Embeddings:
         if self.encoder is None:  # model loading is not part of any timing
             o = self.options
             textualization, templates = _texts(spectra)
-            self.encoder = load_encoder(o.model, o.adapter, o.device, "auto", o.layers, 512, textualization,
+            self.encoder = load_encoder(o.model, o.adapter, o.device, o.dtype, o.layers, 512, textualization,
                                         templates)
         return self.encoder
 
@@ -62,7 +64,9 @@ class Embeddings:
         o = self.options
         adapter = choose_adapter(o.adapter, o.model, _texts(spectra)[1])
         adapter = adapter and resolve_adapter(adapter)["fingerprint"]
-        key = json.dumps([spectra.name, o.model, adapter, o.layers])
+        dtype = pick_dtype(o.dtype, pick_device(o.device))
+        # float32 keys stay as they were before --dtype existed, so earlier embeddings are re-used.
+        key = json.dumps([spectra.name, o.model, adapter, o.layers] + ([dtype] if dtype != "float32" else []))
         out = self.work / "embeddings" / f"{spectra.stem}.{hashlib.sha256(key.encode()).hexdigest()[:12]}.emb.parquet"
         timing = out.with_suffix(".timing.json")
         if not out.exists() or not timing.exists():
@@ -71,7 +75,7 @@ class Embeddings:
             start = time.perf_counter()
             count, _ = embed_table(str(spectra), str(out), encoder, o.batch_size)
             timing.write_text(json.dumps({"spectra": count, "seconds": time.perf_counter() - start,
-                                          "device": encoder.device}))
+                                          "device": encoder.device, "dtype": encoder.dtype}))
         return out, json.loads(timing.read_text())
 
     def library_index(self) -> tuple[Path, float]:
@@ -98,6 +102,7 @@ def llm4ms(task, embeddings: Embeddings, hits: Path, window: bool = False, reran
     return Ranking(None, None, library_prep_s=library_timing["seconds"] + index_seconds,
                    query_prep_s=query_timing["seconds"], search_s=search, hits=hits,
                    extra={"embedding_spectra_per_s": embedded / (query_timing["seconds"] + library_timing["seconds"]),
-                          "device": query_timing.get("device"), "queries_without_hits": stats["without_hits"],
+                          "device": query_timing.get("device"),
+                          "dtype": query_timing.get("dtype", "float32"), "queries_without_hits": stats["without_hits"],
                           "window_da": settings.window, "rerank": rerank,
                           "rerank_depth": embeddings.options.rerank_depth if rerank else None})

@@ -23,12 +23,36 @@ def pick_device(device: str) -> str:
     return device
 
 
-def pick_dtype(dtype: str, device: str):
+# --dtype values. "bf16-mixed" keeps float32 weights, norms and pooling and runs the matrix products in
+# bfloat16 (torch autocast): twice the speed of float32 on a CPU with native bf16, and the numerics the
+# shipped adapters were trained under (bf16 autocast on a GPU). Pure bfloat16 weights lose more (the
+# residual stream is rounded too) for no further speed; benchmarks/RESULTS.md has the measurements.
+DTYPES = ("auto", "float32", "bf16-mixed", "bfloat16", "float16")
+
+
+def native_bf16(device: str) -> bool:
     import torch
 
+    if device == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def pick_dtype(dtype: str, device: str) -> str:
+    """The resolved --dtype: auto is bf16-mixed where the device computes bf16 natively (CUDA, or a CPU
+    with AVX512-BF16 or AMX), else float32, since emulated bf16 is slower than float32."""
     if dtype == "auto":
-        dtype = "bfloat16" if device == "cuda" else "float32"
-    return getattr(torch, dtype)
+        return "bf16-mixed" if native_bf16(device) else "float32"
+    return dtype
+
+
+def weights_and_autocast(dtype: str, device: str):
+    """(torch dtype of the weights, autocast context) for a resolved --dtype."""
+    import torch
+
+    if dtype == "bf16-mixed":
+        return torch.float32, torch.autocast(device, dtype=torch.bfloat16)
+    return getattr(torch, dtype), contextlib.nullcontext()
 
 
 def import_peft():
@@ -89,7 +113,8 @@ class SpectrumEncoder:
 
         self.device = pick_device(device)
         self.dtype = pick_dtype(dtype, self.device)
-        network, tokenizer, total = load_network(model, self.dtype, adapter_path, layers)
+        weights, self.autocast = weights_and_autocast(self.dtype, self.device)
+        network, tokenizer, total = load_network(model, weights, adapter_path, layers)
         self.encoder = llm2vec_wrapper(network.to(self.device).eval(), tokenizer, max_length)
         self.tokenizer = tokenizer
         self.torch = torch
@@ -109,7 +134,7 @@ class SpectrumEncoder:
         self.truncated += sum(n > self.encoder.max_length for n in lengths)
         order = np.argsort(-np.asarray(lengths), kind="stable")
         out = np.empty((len(texts), self.record["dim"]), dtype=np.float32)
-        with self.torch.inference_mode():
+        with self.torch.inference_mode(), self.autocast:
             for start in range(0, len(order), batch_size):
                 rows = order[start:start + batch_size]
                 features = self.encoder.tokenize(with_separator([texts[i] for i in rows]))

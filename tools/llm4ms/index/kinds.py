@@ -20,7 +20,8 @@ KINDS = ("flat", "hnsw", "ivf", "ivfpq")
 HNSW_M = 32
 EF_CONSTRUCTION = 80
 # efSearch 16: 17,800 queries/s at recall@10 0.98 on a million (64: 8,600/s at 0.998); at 100,000, 0.994.
-# A search ranking compounds asks for 4·k neighbours first, and efSearch is never below the depth asked.
+# A search ranking compounds first asks for k × the library's spectra per compound (at most 4·k; search.py),
+# and faiss never uses an efSearch below the depth asked.
 EF_SEARCH = 16
 # IVF: about 4·√N lists (coarse quantizer and list scans then cost about the same), at most N/39 so that
 # k-means has the 39 points per centroid faiss asks for, at most 65,536.

@@ -1,6 +1,7 @@
 """Top-k cosine search over an index, optionally inside a precursor m/z window, ranked over spectra or
 over distinct compounds (each compound represented by its best-scoring spectrum)."""
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -68,13 +69,13 @@ def collapse_hits(ids, scores, keys, k):
     return hits
 
 
-def _search(index, vectors, k, keys, limit, used):
-    """Hits per row of ``vectors``, widening the search until k distinct compounds (or all ``limit``
-    candidates) are seen: with several spectra per compound the first k neighbours are not enough. A row
-    that got fewer than ``depth`` neighbours has seen all the index can reach (IVF: its probed lists)."""
+def _search(index, vectors, k, keys, limit, used, depth):
+    """Hits per row of ``vectors``, widening the search from ``depth`` neighbours until k distinct compounds
+    (or all ``limit`` candidates) are seen: with several spectra per compound the first k neighbours are
+    not enough. A row that got fewer than ``depth`` neighbours has seen all the index can reach (IVF: its
+    probed lists)."""
     results = [None] * len(vectors)
     pending = np.arange(len(vectors))
-    depth = k if keys is None else 4 * k
     while len(pending):
         depth = min(depth, limit)
         params = faiss_parameters(used, depth)
@@ -134,6 +135,15 @@ def _derived(index, name, make):
     return index.derived[name]
 
 
+def first_depth(k: int, keys) -> int:
+    """Neighbours asked for first: k per spectrum; k × the library's spectra per compound (at most 4·k)
+    per compound, since HNSW's cost grows with the depth asked (efSearch is at least that depth), and a
+    library of one spectrum per compound (in-silico) needs no more than k."""
+    if keys is None:
+        return k
+    return min(4 * k, math.ceil(k * len(keys) / max(1, len(set(keys)))))
+
+
 def _keys(index, group):
     return _derived(index, "compound_keys", lambda: compound_keys(index.library)) if group == "compound" else None
 
@@ -145,8 +155,10 @@ def _embedding_search(index, vectors, precursors, settings, progress, batch):
     results = []
     if settings.window is None:
         used = used_search_parameters(index, settings)[0]
+        depth = _derived(index, f"first_depth {settings.group} {settings.k}", lambda: first_depth(settings.k, keys))
         for start in range(0, len(vectors), batch):
-            results.extend(_search(index.faiss_index, vectors[start:start + batch], settings.k, keys, total, used))
+            results.extend(_search(index.faiss_index, vectors[start:start + batch], settings.k, keys, total, used,
+                                   depth))
             if progress is not None:
                 progress.update(min(batch, len(vectors) - start))
         return results

@@ -52,7 +52,7 @@ def embed_table(source: str, output: str, encoder, batch_size: int = 16, chunk_r
         step = tables.step_record("embed", {"model": record["name"], "adapter": (record["adapter"] or {}).get("name"),
                                             "layers": record["layers"], "max_length": record["max_length"],
                                             "device": encoder.device, "batch_size": batch_size,
-                                            "dtype": str(encoder.dtype).replace("torch.", "")}, [source])
+                                            "dtype": encoder.dtype}, [source])
         out_provenance = tables.new_provenance(tables.EMBEDDINGS, step, provenance["textualization"],
                                                encoder.record, provenance["history"])
         schema = tables.with_provenance(tables.embeddings_schema(encoder.record["dim"]), out_provenance)

@@ -69,7 +69,7 @@ def _earlier_stages(init_adapter: str | None, resolved, settings: TrainSettings,
 
 def train_adapter(source: str, output: str, settings: TrainSettings, model: str, init_adapter: str | None,
                   device: str, resume: bool = False, save_examples: str | None = None,
-                  progress_factory=None) -> dict:
+                  progress_factory=None, dtype: str = "auto") -> dict:
     from ..backbone.encoder import pick_device
     from ..training.loop import train, write_log
     from ..training.model import TrainableEncoder
@@ -84,7 +84,7 @@ def train_adapter(source: str, output: str, settings: TrainSettings, model: str,
     textualization = provenance["textualization"]
     earlier = _earlier_stages(init_adapter, resolved, settings, textualization)
     device = pick_device(device)
-    encoder = TrainableEncoder(resolved, settings, init_adapter, device)
+    encoder = TrainableEncoder(resolved, settings, init_adapter, device, dtype)
     examples = Examples(table, textualization)
     if settings.stage == "supervised" and not len(examples.anchors):
         raise InputError(f"{display_name(source)}: no spectrum has an InChIKey; the supervised stage needs them")
@@ -96,7 +96,7 @@ def train_adapter(source: str, output: str, settings: TrainSettings, model: str,
     except ValueError as exc:
         raise InputError(f"{checkpoint}: {exc}", hint="resume with the same settings, or drop --resume") from exc
     templates = sorted(set(table.column("template").to_pylist()))
-    record = {"stage": settings.stage, "settings": settings.record(), "device": device,
+    record = {"stage": settings.stage, "settings": settings.record(), "device": device, "dtype": encoder.dtype,
               "training_set": {"file": tables.file_label(source), "rows": table.num_rows, "summary": summary},
               **{k: v for k, v in result.items() if k != "history"}}
     base = {"name": resolved.name, "fingerprint": resolved.fingerprint}

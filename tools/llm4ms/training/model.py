@@ -2,8 +2,9 @@
 
 import torch
 
-from ..backbone.encoder import import_peft, llm2vec_wrapper, load_network
-from .settings import TrainSettings
+from ..backbone.encoder import import_peft, llm2vec_wrapper, load_network, pick_dtype, weights_and_autocast
+from ..errors import ModelError
+from .settings import DTYPES, TrainSettings
 
 
 def layer_modules(layers: int, targets) -> str:
@@ -14,11 +15,17 @@ def layer_modules(layers: int, targets) -> str:
 
 
 class TrainableEncoder:
-    def __init__(self, resolved, settings: TrainSettings, init_adapter: str | None, device: str):
+    def __init__(self, resolved, settings: TrainSettings, init_adapter: str | None, device: str,
+                 dtype: str = "auto"):
         peft = import_peft()
+        self.dtype = pick_dtype(dtype, device)
+        if self.dtype not in DTYPES:
+            raise ModelError(f"--dtype {self.dtype}: training keeps float32 weights",
+                             hint="use --dtype bf16-mixed or float32")
 
         torch.manual_seed(settings.seed)
-        # fp32 master weights; on CUDA the forward runs under bf16 autocast.
+        # fp32 master weights; with bf16-mixed (auto on CUDA and on CPUs with native bf16) the forward runs
+        # under bf16 autocast, as embed's does by default.
         network, self.tokenizer, self.total_layers = load_network(resolved, torch.float32, init_adapter,
                                                                   settings.layers)
         self.layers = len(network.layers)
@@ -31,8 +38,7 @@ class TrainableEncoder:
         self.network = peft.get_peft_model(network, config).to(device)
         self.wrapper = llm2vec_wrapper(self.network, self.tokenizer, settings.max_length)
         self.device = device
-        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" else \
-            torch.autocast("cpu", enabled=False)
+        self.autocast = weights_and_autocast(self.dtype, device)[1]
         self.mask_id = self.tokenizer.convert_tokens_to_ids("_")  # llm2vec's mask token for Llama models
 
     def parameters(self):

@@ -4,6 +4,7 @@ from dataclasses import asdict, dataclass, field
 
 STAGES = ("mntp", "simcse", "supervised")
 LOSSES = ("infonce", "tanimoto")
+DTYPES = ("float32", "bf16-mixed")  # training keeps float32 weights; bf16-mixed adds bf16 autocast
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
