@@ -4,6 +4,8 @@
     python -m benchmarks compare --queries Q.mgf --library L.mgf --like ms2 [--methods ...]
     python -m benchmarks speed [--n 200]
     python -m benchmarks scale --embeddings LIB.emb.parquet [--sizes 10000,100000,1000000] [--kinds ...]
+    python -m benchmarks bad-inputs
+    python -m benchmarks memory [--runs 10000,100000:--adapter none --layers 1] [--kinds flat,hnsw]
 
 `compare` runs every method on the same spectra and writes results.json, results.md and recall.png to
 --out (default benchmarks/results/<task>[-<label>]); intermediate files (spectra tables, embeddings,
@@ -112,6 +114,12 @@ def main(argv=None):
     sc.add_argument("--work", default="/tmp/llm4ms-scale", help="Folder for the synthetic tables and indexes.")
     sc.add_argument("--keep", action="store_true", help="Keep the synthetic tables and indexes in --work.")
     sc.add_argument("--out", default=str(HERE / "results" / "scale"))
+    mem = sub.add_parser("memory", help="Peak memory of embed and build-index as the library grows.")
+    mem.add_argument("--runs", type=lambda text: text.split(","), default=["10000", "10000:--adapter none --layers 1",
+                                                                           "100000:--adapter none --layers 1"],
+                     help="Comma-separated SIZE[:EMBED OPTIONS], e.g. '10000,100000:--adapter none --layers 1'.")
+    mem.add_argument("--kinds", type=lambda text: text.split(","), default=["flat", "hnsw"])
+    sub.add_parser("bad-inputs", help="Each kind of bad input through the real command: exit code, stderr, output.")
     args = parser.parse_args(argv)
     command = "python -m benchmarks " + shlex.join(sys.argv[1:] if argv is None else argv)
     if args.mode == "compare":
@@ -120,6 +128,14 @@ def main(argv=None):
         from .scale import scale
 
         scale(args, command)
+    elif args.mode == "bad-inputs":
+        from .bad_inputs import bad_inputs
+
+        bad_inputs(args, command)
+    elif args.mode == "memory":
+        from .memory import memory
+
+        memory(args, command)
     else:
         from .speed import speed
 

@@ -95,3 +95,26 @@ def test_model_folder_without_weights(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(ModelError, match="no \\*.safetensors"):
         resolve_model(str(tmp_path))
+
+
+def test_two_processes_preparing_the_default_backbone_at_once(tmp_path):
+    """Two jobs starting together on a fresh node (empty cache): both succeed, one good copy is left, no
+    half-converted folder."""
+    import os
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    env = dict(os.environ, LLM4MS_CACHE=str(cache))
+    code = ("from llm4ms.backbone import resolve_model; m = resolve_model('smollm2-135m'); "
+            "print(m.path, m.fingerprint)")
+    jobs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True) for _ in range(2)]
+    outputs = [job.communicate(timeout=900) for job in jobs]
+    assert [job.returncode for job in jobs] == [0, 0], [err for _, err in outputs]
+    assert len({out.strip() for out, _ in outputs}) == 1  # the same folder and fingerprint for both
+    entries = sorted(p.name for p in (cache / "models").iterdir())
+    copies = [name for name in entries if not name.startswith(".")]
+    assert len(copies) == 1 and entries == [f".{copies[0]}.lock", copies[0]]  # no temporary folder left
+    folder = cache / "models" / copies[0]
+    assert (folder / ".llm4ms-complete").exists() and (folder / "config.json").exists()

@@ -220,3 +220,36 @@ def test_hits_from_another_llm4ms_format_version(cli, data, tmp_path):
                                        '"llm4ms_version": "9.0"}\nquery_id\trank\tscore\tlibrary_id\tinchikey\n')
     fails(cli("score", tmp_path / "hits.tsv", "--truth", tmp_path / "q.parquet"), 4,
           "hits.tsv: llm4ms table format version 99", "written by llm4ms 9.0")
+
+
+def _with_field(block, key, value):
+    """An MGF block with ``key`` set to ``value`` (None: the line removed)."""
+    lines = [line for line in block.splitlines() if not line.startswith(key + "=")]
+    if value is not None:
+        lines.insert(1, f"{key}={value}")
+    return "\n".join(lines) + "\n"
+
+
+def test_precursor_of_zero_is_rejected_not_taken_for_ei(cli, data, tmp_path):
+    blocks = mgf_blocks(data)[:3]
+    blocks[1] = _with_field(blocks[1], "PEPMASS", "0")
+    write_mgf(tmp_path / "p0.mgf", blocks)
+    result = cli("textualize", "-q", tmp_path / "p0.mgf", "-o", tmp_path / "out.parquet")
+    assert result.exit_code == 0
+    assert "p0.mgf: spectrum 2 (MSBNK-" in result.stderr and "precursor m/z 0.0 is not a positive mass" in result.stderr
+    assert pq.read_table(tmp_path / "out.parquet").column("template").to_pylist() == ["msms", "msms"]
+
+
+def test_unreadable_structure_is_reported_and_the_spectrum_kept(cli, data, tmp_path):
+    blocks = mgf_blocks(data)[:2]
+    for key, value in (("SMILES", "C1CC(notasmiles"), ("INCHI", "InChI=1S/garbage"), ("INCHIKEY", "NOT-AN-INCHIKEY")):
+        blocks[1] = _with_field(blocks[1], key, value)
+    write_mgf(tmp_path / "s.mgf", blocks)
+    result = cli("textualize", "-q", tmp_path / "s.mgf", "-o", tmp_path / "q.parquet")
+    assert result.exit_code == 0 and "wrote 2 spectra" in result.stderr
+    assert "s.mgf: spectrum 2 (MSBNK-" in result.stderr and "warning: kept without a structure" in result.stderr
+    assert "RDKit cannot read SMILES 'C1CC(notasmiles'" in result.stderr
+    assert pq.read_table(tmp_path / "q.parquet").column("inchikey").to_pylist()[1] is None
+    # score cannot judge a query without a structure, and says which
+    (tmp_path / "hits.tsv").write_text("query_id\trank\tscore\tlibrary_id\tinchikey\n")
+    fails(cli("score", tmp_path / "hits.tsv", "--truth", tmp_path / "q.parquet"), 3, "no valid InChIKey")

@@ -123,3 +123,25 @@ def test_queries_without_candidates_keep_a_row_with_a_note(cli, ei):
     result = cli("score", ei / "hits.parquet", "--truth", ei / "queries.parquet", "--summary", "-")
     summary = json.loads(result.stdout)
     assert summary["recall@10"] == 0.0 and summary["n_without_hits"] == 12 and summary["n_queries"] == 12
+
+
+def test_every_output_is_byte_identical_when_run_again(cli, ei, tiny_model):
+    """Same inputs and settings, same bytes: spectra table, embeddings, index (the test above), hits,
+    scores and the rejected list; nothing time- or host-dependent is recorded."""
+    runs = []
+    for name in ("a", "b"):
+        folder = ei / name
+        folder.mkdir()
+        assert cli("textualize", "-q", ei / "ei_queries.msp", "-o", folder / "q.parquet",
+                   "--rejected", folder / "rejected.tsv").exit_code == 0
+        assert cli("embed", "-q", folder / "q.parquet", "-o", folder / "q.emb.parquet", "--model", tiny_model
+                   ).exit_code == 0
+        for fmt in ("parquet", "tsv"):
+            assert cli("search", "-q", folder / "q.emb.parquet", ei / "library.index", "-o", folder / f"hits.{fmt}",
+                       "--format", fmt).exit_code == 0
+        assert cli("score", folder / "hits.parquet", "--truth", folder / "q.parquet", "-o", folder / "scores.tsv",
+                   "--summary", folder / "summary.json").exit_code == 0
+        runs.append({p.name: p.read_bytes() for p in sorted(folder.iterdir())})
+    assert list(runs[0]) == ["hits.parquet", "hits.tsv", "q.emb.parquet", "q.parquet", "rejected.tsv", "scores.tsv",
+                           "summary.json"]
+    assert runs[0] == runs[1]

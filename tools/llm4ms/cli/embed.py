@@ -24,9 +24,13 @@ from .common import shown, handles_errors, output_option, progress_factory, quie
               help="Use only the first N transformer layers (default: all, or the depth the adapter was trained at).")
 @click.option("--max-length", type=click.IntRange(8), default=512, show_default=True, help="Tokens per text.")
 @click.option("--threads", type=click.IntRange(1), help="CPU threads for torch (default: torch's choice).")
+@click.option("--chunk-rows", type=click.IntRange(1), default=1024, show_default=True,
+              help="Spectra per chunk: each finished chunk is kept, so the same command after a kill carries on "
+                   "from the last one.")
 @quiet_option
 @handles_errors("embed")
-def embed_command(spectra, output, model, adapter, device, dtype, batch_size, layers, max_length, threads, quiet):
+def embed_command(spectra, output, model, adapter, device, dtype, batch_size, layers, max_length, threads, chunk_rows,
+                  quiet):
     """Embed the texts of a spectra table (- for stdin) with the LLM2Vec encoder."""
     from ..steps.embed import embed_table, load_encoder
 
@@ -38,7 +42,8 @@ def embed_command(spectra, output, model, adapter, device, dtype, batch_size, la
     count, encoder = embed_table(spectra, output,
                                  lambda textualization, templates: load_encoder(model, adapter, device, dtype, layers,
                                                                                 max_length, textualization, templates),
-                                 batch_size, progress_factory=progress_factory(quiet, "spectra", "embed"))
+                                 batch_size, chunk_rows, progress_factory(quiet, "spectra", "embed"),
+                                 warn=lambda message: report("embed", message))
     seconds = time.perf_counter() - start
     if encoder.truncated:
         report("embed", f"warning: {encoder.truncated} texts were longer than --max-length {max_length} tokens "

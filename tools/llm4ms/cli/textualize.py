@@ -31,6 +31,8 @@ def textualize_command(inputs, output, template, top_n, threshold, decimals, fmt
     else:
         for item in result.rejected:
             report("textualize", item.one_line())
+    for item in result.notes:
+        report("textualize", item.one_line("warning"))
     mix = ", ".join(f"{k}: {v}" for k, v in sorted(result.templates.items()))
     report("textualize", f"wrote {result.written} spectra ({mix}) to {shown(output)}; {len(result.rejected)} rejected"
            + (f" (listed in {rejected})" if rejected and result.rejected else ""))

@@ -36,6 +36,27 @@ def precursor_mz(metadata: dict) -> float | None:
     return value if math.isfinite(value) and value > 0 else None
 
 
+def precursor_problem(metadata: dict) -> str | None:
+    """A precursor m/z that is given but is no mass (0, negative, not a number): an error in the file,
+    not an EI spectrum, so the spectrum is rejected rather than textualized without it."""
+    value = metadata.get("precursor_mz")
+    if value is None or str(value).strip() == "":
+        return None
+    if precursor_mz(metadata) is None:
+        return f"precursor m/z {value} is not a positive mass"
+    return None
+
+
+def lost_structure(raw: dict, fields: dict) -> str | None:
+    """What structure the file gave that RDKit could not read (matchms clears it), or None."""
+    given = {key: text_field(raw, key) for key in ("smiles", "inchi", "inchikey")}
+    given = {key: value for key, value in given.items() if value}
+    if not given or fields["inchikey"]:
+        return None
+    shown = ", ".join(f"{key.upper() if key != 'smiles' else 'SMILES'} {value[:40]!r}" for key, value in given.items())
+    return f"kept without a structure: RDKit cannot read {shown}"
+
+
 def ion_mode(metadata: dict) -> str | None:
     value = str(metadata.get("ionmode") or "").strip().lower()
     if value in ("positive", "p", "pos", "+"):

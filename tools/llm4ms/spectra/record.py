@@ -20,6 +20,6 @@ class Rejected:
     id: str | None
     reason: str
 
-    def one_line(self) -> str:
+    def one_line(self, verdict: str = "rejected") -> str:
         who = f"spectrum {self.source_index + 1}" + (f" ({self.id})" if self.id else "")
-        return f"{self.source_file}: {who}: rejected: {self.reason}"
+        return f"{self.source_file}: {who}: {verdict}: {self.reason}"

@@ -9,7 +9,9 @@ from .. import tables
 from ..backbone import choose_adapter, resolve_adapter, resolve_model
 from ..backbone.adapters import adapter_layers, check_adapter_base, check_adapter_texts, read_metadata
 from ..backbone.encoder import SpectrumEncoder
-from ..errors import InputError
+from ..backbone.cache import file_digest
+from ..errors import InputError, Llm4msError
+from ..resume import ChunkStore, resume_folder
 from ..streams import atomic_output, display_name, input_path
 
 
@@ -36,14 +38,22 @@ def table_templates(path) -> set[str]:
 
 
 def embed_table(source: str, output: str, encoder, batch_size: int = 16, chunk_rows: int = 1024,
-                progress_factory=None) -> tuple[int, SpectrumEncoder]:
+                progress_factory=None, warn=None) -> tuple[int, SpectrumEncoder]:
     """``encoder`` is a SpectrumEncoder, or a callable making one from the table's textualization and
     templates: it is called only once the input has been checked, so a wrong file fails in a second, not
-    after loading a model."""
+    after loading a model.
+
+    Every ``chunk_rows`` spectra are kept in a resume folder beside ``output`` (not for stdout) as they are
+    done, and the output is assembled from them at the end: the same command after a kill carries on from
+    the last finished chunk and writes the same bytes as an uninterrupted run.
+    """
     name = display_name(source)
     with contextlib.ExitStack() as stack:
         path = input_path(source, stack)
         provenance = tables.read_provenance(path, name, (tables.SPECTRA, tables.EMBEDDINGS))
+        folder = resume_folder(output)
+        if folder is not None and not folder.parent.is_dir():
+            raise InputError(f"{output}: output folder {folder.parent} does not exist")
         if not isinstance(encoder, SpectrumEncoder):
             encoder = encoder(provenance["textualization"], table_templates(path))
         parquet = tables.open_parquet(path)
@@ -56,22 +66,69 @@ def embed_table(source: str, output: str, encoder, batch_size: int = 16, chunk_r
         out_provenance = tables.new_provenance(tables.EMBEDDINGS, step, provenance["textualization"],
                                                encoder.record, provenance["history"])
         schema = tables.with_provenance(tables.embeddings_schema(encoder.record["dim"]), out_provenance)
-        columns = [f.name for f in tables.SPECTRA_FIELDS]
         progress = progress_factory(total) if progress_factory else None
-        done = 0
-        with atomic_output(output, ".parquet") as tmp, pq.ParquetWriter(tmp, schema) as writer:
-            for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
-                texts = batch.column("text").to_pylist()
-                missing = [i for i, t in enumerate(texts) if not t]
-                if missing:
-                    ident = batch.column("id")[missing[0]].as_py()
-                    raise InputError(f"{name}: spectrum {done + missing[0] + 1} ({ident}): empty text",
-                                     hint="re-run llm4ms textualize")
-                vectors = encoder.encode(texts, batch_size, progress)
-                embedding = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), encoder.record["dim"])
-                table = pa.Table.from_batches([batch]).append_column(schema.field("embedding"), embedding)
-                writer.write_table(table.cast(schema))
-                done += len(texts)
+
+        def embedded(batch, offset):
+            return _embed_chunk(batch, offset, name, encoder, schema, batch_size, progress)
+
+        if folder is None:
+            done = _write(output, schema, (embedded(batch, offset) for _, offset, batch in
+                                           _chunks(parquet, chunk_rows)))
+        else:
+            state = {"input": file_digest([path]), "output_schema": schema.metadata[b"llm4ms"].decode(),
+                     "chunk_rows": chunk_rows}
+            store = ChunkStore(folder, state, warn)
+            try:
+                if store.resumed and warn is not None:
+                    warn(f"resuming: {store.resumed} chunks of {chunk_rows} spectra already embedded in {folder}")
+                count = 0
+                for index, offset, batch in _chunks(parquet, chunk_rows):
+                    if not store.has(index):
+                        store.put(index, embedded(batch, offset))
+                    elif progress is not None:
+                        progress.update(batch.num_rows)
+                    count = index + 1
+                done = _write(output, schema, (store.get(i) for i in range(count)))
+            except Llm4msError:
+                store.close(remove=True)  # the input or a setting must change: these chunks are no use
+                raise
+            except BaseException:
+                store.close(remove=False)  # interrupted: the same command carries on from here
+                if warn is not None:
+                    warn(f"{store.count()} chunks of {chunk_rows} spectra are kept in {folder}; the same command "
+                         "carries on from there")
+                raise
+            store.close(remove=True)
         if progress is not None:
             progress.close()
     return done, encoder
+
+
+def _chunks(parquet, chunk_rows):
+    """(chunk number, its first row, record batch) over the spectra table."""
+    offset = 0
+    columns = [f.name for f in tables.SPECTRA_FIELDS]
+    for index, batch in enumerate(parquet.iter_batches(batch_size=chunk_rows, columns=columns)):
+        yield index, offset, batch
+        offset += batch.num_rows
+
+
+def _embed_chunk(batch, offset, name, encoder, schema, batch_size, progress) -> pa.Table:
+    texts = batch.column("text").to_pylist()
+    missing = [i for i, t in enumerate(texts) if not t]
+    if missing:
+        ident = batch.column("id")[missing[0]].as_py()
+        raise InputError(f"{name}: spectrum {offset + missing[0] + 1} ({ident}): empty text",
+                         hint="re-run llm4ms textualize")
+    vectors = encoder.encode(texts, batch_size, progress)
+    embedding = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), encoder.record["dim"])
+    return pa.Table.from_batches([batch]).append_column(schema.field("embedding"), embedding).cast(schema)
+
+
+def _write(output: str, schema, tables_in_order) -> int:
+    done = 0
+    with atomic_output(output, ".parquet") as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        for table in tables_in_order:
+            writer.write_table(table.cast(schema))
+            done += table.num_rows
+    return done

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 from .. import tables
 from ..errors import InputError
 from ..spectra import Rejected, clean_spectrum, detect_format, read_spectra
-from ..spectra.fields import compound_fields, metadata_json, spectrum_id
+from ..spectra.fields import compound_fields, lost_structure, metadata_json, precursor_problem, spectrum_id
 from ..streams import atomic_output, display_name, input_path
 from ..textualize import TextSettings, choose_template, textualize
 
@@ -20,6 +20,7 @@ BATCH_ROWS = 2048
 class TextualizeReport:
     written: int = 0
     rejected: list[Rejected] = field(default_factory=list)
+    notes: list[Rejected] = field(default_factory=list)  # written, with something the user should know
     templates: dict = field(default_factory=dict)
 
 
@@ -39,7 +40,7 @@ def textualize_files(inputs: list[str], output: str, settings: TextSettings, fmt
                 for item in _items(name, fmt, stack):
                     if progress is not None:
                         progress.update(1)
-                    row = item if isinstance(item, Rejected) else _row(item, settings, seen)
+                    row = item if isinstance(item, Rejected) else _row(item, settings, seen, report.notes)
                     if isinstance(row, Rejected):
                         report.rejected.append(row)
                         continue
@@ -65,11 +66,12 @@ def _items(name: str, fmt: str | None, stack):
     yield from read_spectra(path, shown, fmt or detect_format(path, shown))
 
 
-def _row(item, settings: TextSettings, seen: dict):
+def _row(item, settings: TextSettings, seen: dict, notes: list):
     metadata = item.spectrum.metadata
     sid = spectrum_id(metadata, item.native_id)
     place = f"{item.source_file}: spectrum {item.source_index + 1}"
     spectrum, problem = clean_spectrum(item.spectrum)
+    problem = problem or precursor_problem(metadata)
     if problem:
         return Rejected(item.source_file, item.source_index, sid, problem)
     fields = compound_fields(spectrum.metadata)
@@ -84,6 +86,9 @@ def _row(item, settings: TextSettings, seen: dict):
     if sid in seen:
         return Rejected(item.source_file, item.source_index, sid, f"duplicate id (first at {seen[sid]})")
     seen[sid] = place
+    lost = lost_structure(metadata, fields)
+    if lost:
+        notes.append(Rejected(item.source_file, item.source_index, sid, lost))
     return {"id": sid, "source_file": source, "source_index": item.source_index, "template": template,
             "text": text, "mz": spectrum.peaks.mz.tolist(), "intensities": spectrum.peaks.intensities.tolist(),
             **fields, "metadata_json": metadata_json(spectrum.metadata)}
