@@ -22,7 +22,8 @@ RESULTS = Path(__file__).resolve().parent / "results" / "bad-inputs"
 
 def llm4ms(*args, stdin: bytes | None = None):
     done = subprocess.run([sys.executable, "-m", "llm4ms", *map(str, args)], input=stdin, capture_output=True)
-    lines = [line for line in done.stderr.decode(errors="replace").splitlines() if line.startswith("llm4ms ")]
+    # the progress bar shares stderr, separated by carriage returns
+    lines = [line for line in re.split(r"[\r\n]", done.stderr.decode(errors="replace")) if line.startswith("llm4ms ")]
     return done.returncode, lines
 
 

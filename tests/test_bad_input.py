@@ -68,7 +68,8 @@ def test_truncated_msp_is_not_silently_shortened(cli, data, tmp_path):
 def test_truncated_mgf(cli, data, tmp_path):
     text = (data / "ms2_library.mgf").read_text()
     (tmp_path / "cut.mgf").write_text(text[: text.index("END IONS", 2000) - 30])
-    fails(cli("textualize", "-q", tmp_path / "cut.mgf", "-o", tmp_path / "out.parquet"), 3, "cut.mgf: spectrum")
+    fails(cli("textualize", "-q", tmp_path / "cut.mgf", "-o", tmp_path / "out.parquet"), 3, "cut.mgf: spectrum",
+          "is the file truncated?")
     nothing_written(tmp_path, "out.parquet")
 
 
@@ -253,3 +254,11 @@ def test_unreadable_structure_is_reported_and_the_spectrum_kept(cli, data, tmp_p
     # score cannot judge a query without a structure, and says which
     (tmp_path / "hits.tsv").write_text("query_id\trank\tscore\tlibrary_id\tinchikey\n")
     fails(cli("score", tmp_path / "hits.tsv", "--truth", tmp_path / "q.parquet"), 3, "no valid InChIKey")
+
+
+def test_an_error_line_starts_a_line_of_its_own_after_a_progress_bar(cli, data, tmp_path):
+    """Without -q the bar is on stderr too; it is closed before the error, so log parsers (and eyes) find
+    `llm4ms CMD: error` at the start of a line."""
+    result = cli("textualize", data / "ei_queries.msp", "-o", tmp_path / "out.parquet", "--template", "msms")
+    assert result.exit_code == 3 and "spectra" in result.stderr  # the bar was drawn
+    assert any(line.startswith("llm4ms textualize: error [E_INPUT]") for line in result.stderr.split("\n"))

@@ -25,33 +25,46 @@ def handles_errors(command: str):
         def run(*args, **kwargs):
             try:
                 return func(*args, **kwargs)
-            except Llm4msError as exc:
-                report(command, exc.one_line())
-                sys.exit(exc.exit_code)
-            except KeyboardInterrupt:
-                report(command, "interrupted; no output was written")
-                sys.exit(130)
-            except MemoryError:
-                report(command, "error [E_MEMORY]: out of memory (hint: lower --batch-size)")
-                sys.exit(1)
-            except Exception as exc:  # a bug: one line for users, the traceback with LLM4MS_DEBUG=1
-                if os.environ.get("LLM4MS_DEBUG"):
-                    raise
+            except BaseException as exc:
+                _close_bars()  # so the message starts a line of its own, not the end of a progress bar
+                if isinstance(exc, Llm4msError):
+                    report(command, exc.one_line())
+                    sys.exit(exc.exit_code)
+                if isinstance(exc, KeyboardInterrupt):
+                    report(command, "interrupted; no output was written")
+                    sys.exit(130)
+                if isinstance(exc, MemoryError):
+                    report(command, "error [E_MEMORY]: out of memory (hint: lower --batch-size)")
+                    sys.exit(1)
+                if not isinstance(exc, Exception) or os.environ.get("LLM4MS_DEBUG"):
+                    raise  # SystemExit from click; a bug's traceback with LLM4MS_DEBUG=1
                 report(command, f"error [E_INTERNAL]: {type(exc).__name__}: {exc} "
                                 "(hint: rerun with LLM4MS_DEBUG=1 and report the traceback)")
                 sys.exit(1)
+            finally:
+                _OPEN_BARS.clear()
 
         return run
 
     return wrap
 
 
+_OPEN_BARS = []  # progress bars of the running command
+
+
+def _close_bars():
+    for bar in _OPEN_BARS:
+        bar.close()
+
+
 def progress_factory(quiet: bool, unit: str, desc: str):
     def make(total):
         from tqdm import tqdm
 
-        return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, disable=quiet, mininterval=0.5,
-                    dynamic_ncols=True)
+        bar = tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, disable=quiet, mininterval=0.5,
+                   dynamic_ncols=True)
+        _OPEN_BARS.append(bar)
+        return bar
 
     return make
 

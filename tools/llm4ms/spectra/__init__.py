@@ -6,10 +6,14 @@ The names below load on first use, so a module that needs only ``spectra.fields`
 
 import importlib
 
-_WHERE = {"clean_spectrum": "cleaning", "FORMATS": "readers", "detect_format": "readers",
+# Here rather than in readers: the command line names the formats in its options, and importing matchms
+# (numba, scikit-learn) into every command is slow and, beside faiss, has aborted `search` at exit.
+FORMATS = ("mgf", "msp", "mzml", "json", "parquet")
+
+_WHERE = {"clean_spectrum": "cleaning", "detect_format": "readers",
           "read_spectra": "readers", "Rejected": "record", "SourcedSpectrum": "record"}
 
-__all__ = sorted(_WHERE)
+__all__ = sorted(_WHERE) + ["FORMATS"]
 
 
 def __getattr__(name):

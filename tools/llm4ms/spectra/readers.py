@@ -16,7 +16,6 @@ from matchms.importing import load_from_json, load_from_mgf, load_from_msp
 from ..errors import InputError
 from .record import Rejected, SourcedSpectrum
 
-FORMATS = ("mgf", "msp", "mzml", "json", "parquet")
 _SUFFIXES = {".mgf": "mgf", ".msp": "msp", ".mzml": "mzml", ".json": "json", ".parquet": "parquet"}
 
 # How each text format starts a record; matchms's MSP reader silently drops a record cut off at the end of
@@ -72,6 +71,9 @@ def read_spectra(path: Path, name: str, fmt: str):
         raise InputError(f"{name}: spectrum {position + 1}: not a text file "
                          f"({exc.reason} at byte {exc.start})") from exc
     except Exception as exc:  # matchms/pyteomics raise many kinds; all mean the file cannot be read on
+        if fmt == "mgf" and _count_records(path, fmt) == position + 1 and not _ends_with(path, b"END IONS"):
+            raise InputError(f"{name}: spectrum {position + 1}: incomplete record (no END IONS before the end of "
+                             "the file); is the file truncated?") from exc
         raise InputError(f"{name}: spectrum {position + 1}: cannot parse {fmt.upper()} "
                          f"({type(exc).__name__}: {exc})") from exc
     if position == 0:
@@ -80,6 +82,14 @@ def read_spectra(path: Path, name: str, fmt: str):
     if expected is not None and expected > position:
         raise InputError(f"{name}: spectrum {position + 1}: incomplete record ({expected} records start in the file, "
                          f"{position} could be read); is the file truncated?")
+
+
+def _ends_with(path: Path, marker: bytes) -> bool:
+    """Whether the last non-blank line of the file is ``marker``."""
+    with open(path, "rb") as handle:
+        handle.seek(max(0, path.stat().st_size - 4096))
+        tail = handle.read().rstrip()
+    return tail.endswith(marker)
 
 
 def _count_records(path: Path, fmt: str) -> int | None:

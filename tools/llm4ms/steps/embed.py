@@ -94,6 +94,8 @@ def embed_table(source: str, output: str, encoder, batch_size: int = 16, chunk_r
                 raise
             except BaseException:
                 store.close(remove=False)  # interrupted: the same command carries on from here
+                if progress is not None:
+                    progress.close()
                 if warn is not None:
                     warn(f"{store.count()} chunks of {chunk_rows} spectra are kept in {folder}; the same command "
                          "carries on from there")
