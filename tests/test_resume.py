@@ -45,6 +45,7 @@ def test_embed_killed_with_sigkill_resumes_to_the_same_bytes(cli, library, tmp_p
     again = subprocess.run(command, stderr=subprocess.PIPE, text=True)
     assert again.returncode == 0, again.stderr
     assert f"resuming: {kept} chunks of 4 spectra already embedded" in again.stderr
+    assert f"embedded 48 spectra ({4 * kept} from resumed chunks)" in again.stderr
     assert not folder.exists()
     assert _ids(out) == _ids(library)  # every spectrum, once, in input order
 

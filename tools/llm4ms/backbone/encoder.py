@@ -124,6 +124,7 @@ class SpectrumEncoder:
             "dim": int(network.config.hidden_size), "encoder": "llm2vec-bidirectional",
         }
         self.truncated = 0
+        self.encoded = 0  # texts encoded by this process (a resumed run also writes earlier chunks)
 
     def token_lengths(self, texts: list[str]) -> list[int]:
         return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
@@ -132,6 +133,7 @@ class SpectrumEncoder:
         """Vectors in input order. Batches are formed from length-sorted texts to waste little padding."""
         lengths = self.token_lengths(texts)
         self.truncated += sum(n > self.encoder.max_length for n in lengths)
+        self.encoded += len(texts)
         order = np.argsort(-np.asarray(lengths), kind="stable")
         out = np.empty((len(texts), self.record["dim"]), dtype=np.float32)
         with self.torch.inference_mode(), self.autocast:

@@ -48,5 +48,6 @@ def embed_command(spectra, output, model, adapter, device, dtype, batch_size, la
     if encoder.truncated:
         report("embed", f"warning: {encoder.truncated} texts were longer than --max-length {max_length} tokens "
                         "and were truncated")
-    report("embed", f"embedded {count} spectra with {model} on {encoder.device} in {seconds:.1f} s "
-                    f"({count / max(seconds, 1e-9):.1f} spectra/s) to {shown(output)}")
+    resumed = f" ({count - encoder.encoded} from resumed chunks)" if encoder.encoded < count else ""
+    report("embed", f"embedded {count} spectra{resumed} with {model} on {encoder.device} in {seconds:.1f} s "
+                    f"({encoder.encoded / max(seconds, 1e-9):.1f} spectra/s) to {shown(output)}")
