@@ -10,7 +10,6 @@ texts and vectors, the Parquet writer) is the same code. Both are run at 10,000 
 
 import json
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,8 +23,8 @@ from llm4ms.steps.textualize import textualize_files
 from llm4ms.textualize import TextSettings
 
 from .data import DATA
-from .machine import machine, timed
-from .scale import _LLM4MS_WITH_PEAK
+from .machine import machine
+from .scale import run_with_peak
 
 RESULTS = Path(__file__).resolve().parent / "results" / "memory"
 
@@ -39,15 +38,6 @@ def tiled_spectra(source: Path, size: int, out: Path) -> None:
             ids = pc.binary_join_element_wise(chunk.column("id"), pa.array([str(start)] * len(chunk)), "~")
             chunk = chunk.set_column(chunk.schema.get_field_index("id"), "id", ids)
             writer.write_table(chunk.cast(table.schema))
-
-
-def run_with_peak(args: list[str]) -> dict:
-    command = [sys.executable, "-c", _LLM4MS_WITH_PEAK, *args]
-    done, seconds = timed(subprocess.run, command, stderr=subprocess.PIPE, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"benchmarks memory: llm4ms {' '.join(args)} failed: {done.stderr.strip()[-2000:]}")
-    peak_kb = int(done.stderr.strip().splitlines()[-1].split()[1])
-    return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak_kb / 1024)}
 
 
 def memory(args, command: str):

@@ -92,20 +92,25 @@ _LLM4MS_WITH_PEAK = ("import atexit, sys; from llm4ms.cli.main import main; atex
                      "main()")
 
 
-def build(library: Path, out: Path, kind: str, options: list) -> dict:
-    """`llm4ms build-index` in a child process: its wall time and its own peak resident memory."""
-    command = [sys.executable, "-c", _LLM4MS_WITH_PEAK, "build-index", str(library), "-o", str(out), "--kind", kind,
-               *options]
+def run_with_peak(args: list) -> dict:
+    """`llm4ms ARGS` in a child process: its wall time and its own peak resident memory."""
+    command = [sys.executable, "-c", _LLM4MS_WITH_PEAK, *map(str, args)]
     done, seconds = timed(subprocess.run, command, stderr=subprocess.PIPE, text=True)
     if done.returncode != 0:
-        raise SystemExit(f"benchmarks scale: build-index --kind {kind} failed: {done.stderr.strip()}")
+        raise SystemExit(f"benchmarks: llm4ms {' '.join(map(str, args))} failed: {done.stderr.strip()[-2000:]}")
     peak_kb = int(done.stderr.strip().splitlines()[-1].split()[1])
+    return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak_kb / 1024)}
+
+
+def build(library: Path, out: Path, kind: str, options: list) -> dict:
+    """`llm4ms build-index` in a child process: its wall time, its own peak memory, the index's size and record."""
+    run = run_with_peak(["build-index", library, "-o", out, "--kind", kind, *options])
     import zipfile
 
     with zipfile.ZipFile(out) as archive:
         vectors_bytes = archive.getinfo("vectors.faiss").file_size
         record = json.loads(archive.read("provenance.json"))["index"]
-    return {"build_s": round(seconds, 1), "build_peak_rss_mb": round(peak_kb / 1024),
+    return {"build_s": run["seconds"], "build_peak_rss_mb": run["peak_rss_mb"],
             "file_mb": round(out.stat().st_size / 2**20, 1), "index_mb": round(vectors_bytes / 2**20, 1),
             "index": record}
 

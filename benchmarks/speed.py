@@ -9,6 +9,7 @@ benchmark harness (`compare`) on the full dev files; benchmarks/RESULTS.md puts 
 """
 
 import json
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -91,27 +92,26 @@ def speed(args, command: str):
     work = Path(tempfile.mkdtemp(prefix="llm4ms-speed-"))
     report = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "command": command, "model": args.model,
               "device": args.device, "n": args.n, "steps": []}
+    references = {}  # float32 vectors per (task, template, layers, adapter): what the other steps are compared with
     for step in STEPS:
         row = {"step": step.name, **{k: v for k, v in step.__dict__.items() if k != "name"}}
         for task in TASKS:
             texts, template = texts_for(task, step.template, args.n, work)
             per_s, vectors, encoder = run_step(step, texts, template, args.model, args.device)
-            reference = report.setdefault("_float32", {}).get((task, step.template, encoder.record["layers"],
-                                                                 step.adapter))
+            key = (task, step.template, encoder.record["layers"], step.adapter)
+            reference = references.get(key)
             if encoder.dtype == "float32":
-                report["_float32"][(task, step.template, encoder.record["layers"], step.adapter)] = vectors
-            tokens = encoder.token_lengths(texts)
+                references[key] = vectors
+            cosines = None if reference is None else np.sum(vectors * reference, axis=1)
             row[task] = {"template": template, "spectra_per_s": round(per_s, 1),
-                         "mean_tokens": round(float(np.mean(tokens)), 1), "dtype": encoder.dtype,
-                         "layers": encoder.record["layers"],
+                         "mean_tokens": round(float(np.mean(encoder.token_lengths(texts))), 1),
+                         "dtype": encoder.dtype, "layers": encoder.record["layers"],
                          "adapter": (encoder.record["adapter"] or {}).get("name"),
-                         "min_cosine_vs_float32": None if reference is None else
-                         round(float(np.min(np.sum(vectors * reference, axis=1))), 5),
-                         "mean_cosine_vs_float32": None if reference is None else
-                         round(float(np.mean(np.sum(vectors * reference, axis=1))), 5)}
+                         "min_cosine_vs_float32": None if cosines is None else round(float(cosines.min()), 5),
+                         "mean_cosine_vs_float32": None if cosines is None else round(float(cosines.mean()), 5)}
             print(f"speed: {step.name} [{task}]: {json.dumps(row[task])}", flush=True)
         report["steps"].append(row)
-    del report["_float32"]
+    shutil.rmtree(work)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "speed.json").write_text(json.dumps(report, indent=1) + "\n")
     (RESULTS / "speed.md").write_text(markdown(report))

@@ -3,8 +3,8 @@ chunk in a folder beside its output, so the same command started again after a k
 time limit or a crash carries on from the last finished chunk instead of from the start.
 
 Layout: ``.<output name>.llm4ms-resume/`` holds ``state.json`` (what the chunks were made from) and
-``chunk-000000.parquet``, … Each chunk file is written to a temporary name and renamed, so a chunk is
-either whole or absent. A state that does not match this run (another input, model or setting) is
+``chunk-000000.parquet``, … Each chunk file is written to a temporary name, synced and renamed, so a
+chunk is either whole or absent. A state that does not match this run (another input, model or setting) is
 discarded. On success the output is assembled from the chunks in order and the folder removed; the
 output is then byte-identical to one from an uninterrupted run.
 """
@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import InputError
-from .streams import STDIO
+from .streams import STDIO, atomic_output
 
 STATE = "state.json"
 
@@ -55,7 +55,8 @@ class ChunkStore:
                      "settings")
             for chunk in folder.glob("chunk-*.parquet"):
                 chunk.unlink()
-        _write_atomically(state_file, (json.dumps(state, sort_keys=True, indent=1) + "\n").encode())
+        with atomic_output(str(state_file), ".json") as tmp:
+            tmp.write_text(json.dumps(state, sort_keys=True, indent=1) + "\n")
         self.resumed = self.count()
 
     def count(self) -> int:
@@ -69,11 +70,10 @@ class ChunkStore:
         return self._path(index).exists()
 
     def put(self, index: int, table: pa.Table) -> None:
-        tmp = self._path(index).with_suffix(".part")
-        pq.write_table(table, tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, self._path(index))
+        with atomic_output(str(self._path(index)), ".parquet") as tmp:
+            pq.write_table(table, tmp)
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())  # on disk before the rename says the chunk is done
 
     def get(self, index: int) -> pa.Table:
         return pq.read_table(self._path(index))
@@ -87,8 +87,3 @@ class ChunkStore:
             self._lock.close()
             self._lock = None
 
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

@@ -37,19 +37,23 @@ def display_name(path: str) -> str:
     return "<stdin>" if path == STDIO else str(path)
 
 
+def output_folder(path: str) -> Path | None:
+    """The existing folder an output file goes into (None for stdout); checked before any long work."""
+    if path == STDIO:
+        return None
+    directory = Path(path).parent
+    if not directory.is_dir():
+        raise InputError(f"{path}: output folder {directory} does not exist")
+    return directory
+
+
 @contextlib.contextmanager
 def atomic_output(path: str, suffix: str = ""):
     """Yield a temporary path; on success it becomes ``path`` (or is copied to stdout for ``-``).
 
     The temporary file lives beside the target so the final rename is atomic on one filesystem.
     """
-    if path == STDIO:
-        directory = None
-    else:
-        target = Path(path)
-        directory = target.parent if str(target.parent) else Path(".")
-        if not directory.is_dir():
-            raise InputError(f"{path}: output folder {directory} does not exist")
+    directory = output_folder(path)
     fd, tmp = tempfile.mkstemp(prefix=".llm4ms-", suffix=suffix + ".part", dir=directory)
     os.close(fd)
     try:

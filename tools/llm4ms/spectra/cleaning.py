@@ -42,9 +42,8 @@ def clean_spectrum(spectrum):
     spectrum = derive_inchi_from_smiles(spectrum)
     spectrum = derive_inchikey_from_inchi(spectrum)
     spectrum = derive_smiles_from_inchi(spectrum)
-    # matchms caps intensities at 10,000 by default; only zero-intensity peaks are dropped here.
-    spectrum = select_by_intensity(spectrum, intensity_from=np.nextafter(0, 1), intensity_to=np.inf)
     spectrum = normalize_intensities(spectrum)
-    # A peak below ~1e-308 of the base peak becomes 0 when normalised (found by tests/test_properties.py).
+    # Only zero-intensity peaks are dropped (matchms caps intensities at 10,000 by default), after
+    # normalising: a peak below ~1e-308 of the base peak becomes 0 there (found by tests/test_properties.py).
     spectrum = select_by_intensity(spectrum, intensity_from=np.nextafter(0, 1), intensity_to=np.inf)
     return spectrum, None

@@ -53,7 +53,7 @@ def lost_structure(raw: dict, fields: dict) -> str | None:
     given = {key: value for key, value in given.items() if value}
     if not given or fields["inchikey"]:
         return None
-    shown = ", ".join(f"{key.upper() if key != 'smiles' else 'SMILES'} {value[:40]!r}" for key, value in given.items())
+    shown = ", ".join(f"{key.upper()} {value[:40]!r}" for key, value in given.items())
     return f"kept without a structure: RDKit cannot read {shown}"
 
 

@@ -12,7 +12,7 @@ from ..backbone.encoder import SpectrumEncoder
 from ..backbone.cache import file_digest
 from ..errors import InputError, Llm4msError
 from ..resume import ChunkStore, resume_folder
-from ..streams import atomic_output, display_name, input_path
+from ..streams import atomic_output, display_name, input_path, output_folder
 
 
 def load_encoder(model: str, adapter: str | None, device: str, dtype: str, layers: int | None,
@@ -51,9 +51,8 @@ def embed_table(source: str, output: str, encoder, batch_size: int = 16, chunk_r
     with contextlib.ExitStack() as stack:
         path = input_path(source, stack)
         provenance = tables.read_provenance(path, name, (tables.SPECTRA, tables.EMBEDDINGS))
+        output_folder(output)  # before the model loads
         folder = resume_folder(output)
-        if folder is not None and not folder.parent.is_dir():
-            raise InputError(f"{output}: output folder {folder.parent} does not exist")
         if not isinstance(encoder, SpectrumEncoder):
             encoder = encoder(provenance["textualization"], table_templates(path))
         parquet = tables.open_parquet(path)

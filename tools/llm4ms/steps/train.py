@@ -10,7 +10,7 @@ from .. import __version__, tables
 from ..backbone import resolve_model
 from ..backbone.adapters import check_adapter_base, read_metadata
 from ..errors import InputError, ModelError
-from ..streams import atomic_output, display_name, input_path
+from ..streams import atomic_output, display_name, input_path, output_folder
 from ..training.adapters import METADATA, save_adapter
 from ..training.examples import TRAINING_SET, check_training_set, mine
 from ..training.settings import TrainSettings
@@ -47,8 +47,7 @@ def load_training_set(source: str, settings: TrainSettings, save_examples: str |
 def _check_output(output: Path) -> None:
     if output.exists() and (not output.is_dir() or (any(output.iterdir()) and not (output / METADATA).exists())):
         raise InputError(f"{output}: exists and is not an llm4ms adapter folder; not overwriting it")
-    if not output.parent.is_dir():
-        raise InputError(f"{output}: output folder {output.parent} does not exist")
+    output_folder(str(output))
 
 
 def _earlier_stages(init_adapter: str | None, resolved, settings: TrainSettings, textualization: dict) -> list:
