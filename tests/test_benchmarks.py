@@ -54,3 +54,20 @@ def test_report_table_and_plot(data, tmp_path):
     assert "R@1 on subset (5)" in table and "flash entropy, identity search" in table
     plot(report, tmp_path / "recall.png")
     assert (tmp_path / "recall.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_fusion_ends_are_plain_search_and_rerank(cli, ei):
+    # w = 0 must rank as `llm4ms search` does, w = 1 as `search --rerank`: the two ends tie the fused
+    # score's measurement (RESULTS.md) to what the commands compute.
+    from benchmarks.fusion import fusion_recall
+
+    fused = fusion_recall(pq.read_table(ei / "queries.emb.parquet"), pq.read_table(ei / "library.emb.parquet"),
+                          "weighted-cosine", None, 5)
+    for weight, extra, keys in (("0.0", [], ["recall@1"]),
+                                ("1.0", ["--rerank", "weighted-cosine", "--rerank-depth", "5"], list(fused["1.0"]))):
+        hits, summary = ei / f"hits-{weight}.parquet", ei / f"summary-{weight}.json"
+        assert cli("search", "-q", ei / "queries.emb.parquet", ei / "library.index", "-o", hits, *extra).exit_code == 0
+        assert cli("score", hits, "--truth", ei / "queries.parquet", "--summary", summary).exit_code == 0
+        scored = json.loads(summary.read_text())
+        assert {k: fused[weight][k] for k in keys} == {k: round(scored[k], 4) for k in keys}, weight
+    assert fused["1.0"] != fused["0.0"]  # the tiny model's ranking and the spectral one differ on this data

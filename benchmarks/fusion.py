@@ -1,0 +1,78 @@
+"""Would a fused score beat re-ranking? Recall over distinct compounds when the embedding's best
+--depth library spectra are ranked by w · spectral similarity + (1 − w) · embedding cosine, for w from
+0 (the embedding alone) to 1 (what `llm4ms search --rerank` does), on embedding files the harness made.
+
+    python -m benchmarks.fusion QUERIES.emb.parquet LIBRARY.emb.parquet [--window 0.01] [--out F.json]
+
+A measurement, not a search mode: `llm4ms search` has no fused score (RESULTS.md says why).
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from llm4ms.index.rerank import Reranker
+from llm4ms.index.search import PrecursorWindow
+from llm4ms.spectra.fields import compound_key, inchikey_block
+
+WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
+KS = (1, 5, 10)
+
+
+def _vectors(table) -> np.ndarray:
+    return np.stack(table.column("embedding").to_numpy(zero_copy_only=False)).astype(np.float32)
+
+
+def fusion_recall(queries, library, method: str, window: float | None, depth: int) -> dict:
+    q_vectors, l_vectors = _vectors(queries), _vectors(library)
+    keys = [compound_key(k, i)
+            for k, i in zip(library.column("inchikey").to_pylist(), library.column("id").to_pylist())]
+    truth = [inchikey_block(k) for k in queries.column("inchikey").to_pylist()]
+    reranker = Reranker(method, 0.01, library.column("mz").to_pylist(), library.column("intensities").to_pylist())
+    inside = PrecursorWindow(library.column("precursor_mz").to_pylist()) if window else None
+    peaks = zip(queries.column("mz").to_pylist(), queries.column("intensities").to_pylist(),
+                queries.column("template").to_pylist(), queries.column("precursor_mz").to_pylist())
+    hits = np.zeros((len(WEIGHTS), len(KS)))
+    for vector, wanted, (mz, intensities, template, precursor) in zip(q_vectors, truth, peaks):
+        rows = inside.rows(precursor, window) if inside else np.arange(len(l_vectors))
+        cosine = l_vectors[rows] @ vector
+        best = np.argsort(-cosine, kind="stable")[:depth]
+        rows, cosine = rows[best], cosine[best]
+        if not len(rows):
+            continue
+        spectral = dict(reranker.rerank([(int(r), 0.0) for r in rows], mz, intensities, template))
+        spectral = np.array([spectral[int(r)] for r in rows])
+        for w, weight in enumerate(WEIGHTS):
+            order = np.argsort(-(weight * spectral + (1 - weight) * cosine), kind="stable")
+            ranked = list(dict.fromkeys(keys[r] for r in rows[order]))[:max(KS)]
+            hits[w] += [wanted in ranked[:k] for k in KS]
+    return {str(weight): {f"recall@{k}": round(float(h / len(q_vectors)), 4) for k, h in zip(KS, row)}
+            for weight, row in zip(WEIGHTS, hits)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.fusion")
+    parser.add_argument("queries")
+    parser.add_argument("library")
+    parser.add_argument("--method", default="weighted-cosine", choices=("cosine", "weighted-cosine"))
+    parser.add_argument("--window", type=float, help="precursor window, Da (default: open search)")
+    parser.add_argument("--depth", type=int, default=50)
+    parser.add_argument("--out", help="JSON file (default: stdout)")
+    args = parser.parse_args(argv)
+    result = {"queries": args.queries, "library": args.library, "method": args.method, "window": args.window,
+              "depth": args.depth,
+              "recall_by_weight": fusion_recall(pq.read_table(args.queries), pq.read_table(args.library),
+                                                args.method, args.window, args.depth)}
+    text = json.dumps(result, indent=2)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n")
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+#!/bin/bash
+# One lease call, from the repository root on the GPU machine: concurrent continued supervised stages on the
+# shipped adapters, each evaluated on the dev queries at the end, GPU use sampled every 20 s. Concurrent runs
+# because one 12-layer run leaves part of the H200 unused: three at once made 1.5x the steps of one
+# (2026-11-26, docs/model_card.md section 4).
+#
+#   bash benchmarks/training/lease/lease.sh TASK_MINUTES DEADLINE_MINUTES [RUN ...]     RUN = name:task:batch
+#   (default runs: ei:ei:128 ms2:ms2:128 ei256:ei:256, as on 2026-11-26: 6.6 and 7.5 minutes)
+#
+# The lease returns at most 8 files, so each run comes back as one tar (adapter, results.json, log).
+# INIT=DIR starts from DIR/ei and DIR/ms2 instead of the shipped adapters; the second call of 2026-11-26, on
+# the still-warm machine (it is released after 30 s idle, so have the call ready):
+#   mkdir -p /tmp/next && ln -sfn /tmp/lease-ei/ei-continued /tmp/next/ei && \
+#   ln -sfn /tmp/lease-ms2/ms2-continued /tmp/next/ms2 && INIT=/tmp/next bash benchmarks/training/lease/lease.sh \
+#   4.3 5.0 ei2:ei:128 ms2b:ms2:128
+source .gpu/setup.sh || exit 1
+if [ -z "$INIT" ]; then
+    INIT=/tmp/init
+    python3 benchmarks/training/lease/make_init.py "$INIT" || exit 1
+fi
+(nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv -l 20 > "$OUT/gpu-utilisation.csv" 2>&1) &
+SMI=$!
+TM=$1 DL=$2
+shift 2
+RUNS=${*:-ei:ei:128 ms2:ms2:128 ei256:ei:256}
+export OMP_NUM_THREADS=$((16 / $(wc -w <<< "$RUNS")))
+declare -A FILES=([ei]=ei [ms2]=ms2pos)
+pids=() names=()
+for spec in $RUNS; do
+    IFS=: read -r name task batch <<< "$spec"
+    (python3 -m benchmarks.training.run_variants --model /tmp/smollm2-12.gguf --device cuda --layers 12 \
+        --task "$task:.gpu/${FILES[$task]}_library.train.parquet:.gpu/${FILES[$task]}_queries.parquet" \
+        --init "$task:$INIT/$task" --stages continued --task-minutes "$TM" --deadline-minutes "$DL" \
+        --lr 2e-4 --batch-size "$batch" --out "/tmp/lease-$name" --report "/tmp/report-$name" 2> "/tmp/report-$name.err"
+     echo "$name exit $?"
+     tar -cf "$OUT/$name.tar" -C /tmp "report-$name" "report-$name.err") &
+    pids+=($!) names+=("/tmp/report-$name.err")
+done
+wait "${pids[@]}"
+kill $SMI 2>/dev/null
+grep -h "continued:" "${names[@]}"

@@ -1,0 +1,21 @@
+"""On the lease machine: copies of the shipped adapters whose base_model names the reduced GGUF copy they
+were trained on (ship.py's reverse), so a continued stage accepts them.
+
+  python3 benchmarks/training/lease/make_init.py /tmp/init     → /tmp/init/ei, /tmp/init/ms2
+"""
+
+import json
+import shutil
+import sys
+
+SHIPPED = {"ei": "tools/llm4ms/adapters/ei", "ms2": "tools/llm4ms/adapters/msms"}
+
+for task, source in SHIPPED.items():
+    target = f"{sys.argv[1]}/{task}"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target)
+    metadata = json.load(open(f"{target}/llm4ms_adapter.json"))
+    trained_on = metadata["base_model"].pop("trained_on")
+    metadata["base_model"] = {"name": trained_on["name"], "fingerprint": trained_on["fingerprint"]}
+    json.dump(metadata, open(f"{target}/llm4ms_adapter.json", "w"), indent=2, sort_keys=True)
+    print("init", target, metadata["base_model"]["fingerprint"][:12])

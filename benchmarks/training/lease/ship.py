@@ -1,0 +1,41 @@
+"""Install adapters trained on the lease's reduced GGUF copy as the shipped ones (run here, from the repo root).
+
+Their base_model is set to the real default backbone, and the reduced copy they were trained on is kept
+under ``trained_on`` (make_init.py does the reverse on the lease machine, so a later lease continues them).
+
+  .venv/bin/python benchmarks/training/lease/ship.py EI_FOLDER MSMS_FOLDER
+"""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from llm4ms.backbone import resolve_model
+
+NOTE = ("a copy of the same GGUF file with layers 12-29 and the token embeddings no spectrum text uses set to zero "
+        "(to fit the GPU lease's 64 MB transfer); layers 0-11 and every used token row are byte-identical, so the "
+        "first 12 layers compute the same vectors (checked: maximum difference 0 on CPU)")
+
+
+def ship(source: Path, target: Path, real) -> None:
+    metadata = json.loads((source / "llm4ms_adapter.json").read_text())
+    trained_on = metadata["base_model"]
+    if trained_on["fingerprint"] == real.fingerprint:
+        raise SystemExit(f"{source}: already names the real backbone")
+    metadata["base_model"] = {"name": real.name, "fingerprint": real.fingerprint,
+                              "trained_on": {**trained_on, "note": NOTE}}
+    partial = target.with_name(target.name + ".part")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(source, partial)
+    (partial / "llm4ms_adapter.json").write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    shutil.rmtree(target, ignore_errors=True)
+    partial.replace(target)
+    print(f"{source} -> {target}")
+
+
+if __name__ == "__main__":
+    real = resolve_model("smollm2-135m")
+    adapters = Path("tools/llm4ms/adapters")
+    ship(Path(sys.argv[1]), adapters / "ei", real)
+    ship(Path(sys.argv[2]), adapters / "msms", real)
