@@ -71,3 +71,20 @@ def test_fusion_ends_are_plain_search_and_rerank(cli, ei):
         scored = json.loads(summary.read_text())
         assert {k: fused[weight][k] for k in keys} == {k: round(scored[k], 4) for k in keys}, weight
     assert fused["1.0"] != fused["0.0"]  # the tiny model's ranking and the spectral one differ on this data
+
+
+def test_by_spectra_count_groups_queries_by_their_compounds_library_spectra(tmp_path):
+    import pyarrow as pa
+
+    from benchmarks.by_spectra_count import split
+
+    key = "{}-UHFFFAOYSA-N".format
+    library = pa.table({"id": ["a1", "b1", "b2", "c1", "c2", "c3", "c4", "x"],
+                        "inchikey": [key("A" * 14), key("B" * 14), key("B" * 14)] + [key("C" * 14)] * 4 + [None]})
+    rows = [("q1", key("A" * 14), "1"), ("q2", key("A" * 14), ""), ("q3", key("B" * 14), "2"),
+            ("q4", key("C" * 14), "1"), ("q5", key("D" * 14), "")]
+    per_query = tmp_path / "per_query.tsv"
+    per_query.write_text('# llm4ms {"format": "llm4ms.scores"}\nquery_id\tinchikey\trank\n'
+                         + "".join("\t".join(row) + "\n" for row in rows))
+    assert split(library, per_query) == {"0": {"queries": 1, "recall@1": 0.0}, "1": {"queries": 2, "recall@1": 0.5},
+                                         "2-3": {"queries": 1, "recall@1": 0.0}, "4+": {"queries": 1, "recall@1": 1.0}}

@@ -1,0 +1,55 @@
+"""Recall@1 split by how many library spectra the query's compound has, from the harness's per-query
+tables (`llm4ms score` output in --work/runs/<label>/per_query/). Tells whether a method's misses sit
+with the compounds that have few spectra in the library, which are also the ones training sees few
+real positive pairs of.
+
+    python -m benchmarks.by_spectra_count LIBRARY.parquet PER_QUERY.tsv [...] [--out F.json]
+"""
+
+import argparse
+import collections
+import csv
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from llm4ms.spectra.fields import compound_key, inchikey_block
+
+GROUPS = ((1, 1, "1"), (2, 3, "2-3"), (4, None, "4+"))
+
+
+def _group(count: int) -> str:
+    return next(name for low, high, name in GROUPS if count >= low and (high is None or count <= high))
+
+
+def split(library, per_query: Path) -> dict:
+    counts = collections.Counter(compound_key(k, i) for k, i in
+                                 zip(library.column("inchikey").to_pylist(), library.column("id").to_pylist()))
+    found = collections.defaultdict(lambda: [0, 0])
+    with open(per_query, encoding="utf-8") as handle:
+        for row in csv.DictReader((line for line in handle if not line.startswith("#")), delimiter="\t"):
+            count = counts.get(inchikey_block(row["inchikey"]), 0)
+            tally = found[_group(count) if count else "0"]
+            tally[0] += 1
+            tally[1] += row["rank"] == "1"
+    return {name: {"queries": n, "recall@1": round(hits / n, 3)} for name, (n, hits) in sorted(found.items())}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.by_spectra_count")
+    parser.add_argument("library", help="the library's spectra or embeddings table (id, inchikey)")
+    parser.add_argument("per_query", nargs="+")
+    parser.add_argument("--out")
+    args = parser.parse_args(argv)
+    library = pq.read_table(args.library, columns=["id", "inchikey"])
+    text = json.dumps({path: split(library, Path(path)) for path in args.per_query}, indent=2)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n")
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    main()
