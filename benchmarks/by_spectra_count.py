@@ -9,12 +9,13 @@ real positive pairs of.
 import argparse
 import collections
 import csv
-import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from llm4ms.spectra.fields import compound_key, inchikey_block
+
+from .report import write_json
 
 GROUPS = ((1, 1, "1"), (2, 3, "2-3"), (4, None, "4+"))
 
@@ -43,12 +44,7 @@ def main(argv=None):
     parser.add_argument("--out")
     args = parser.parse_args(argv)
     library = pq.read_table(args.library, columns=["id", "inchikey"])
-    text = json.dumps({path: split(library, Path(path)) for path in args.per_query}, indent=2)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
-    else:
-        print(text)
+    write_json({path: split(library, Path(path)) for path in args.per_query}, args.out)
 
 
 if __name__ == "__main__":

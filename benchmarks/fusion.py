@@ -8,8 +8,6 @@ A measurement, not a search mode: `llm4ms search` has no fused score (RESULTS.md
 """
 
 import argparse
-import json
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -17,6 +15,8 @@ import pyarrow.parquet as pq
 from llm4ms.index.rerank import Reranker
 from llm4ms.index.search import PrecursorWindow
 from llm4ms.spectra.fields import compound_key, inchikey_block
+
+from .report import write_json
 
 WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
 KS = (1, 5, 10)
@@ -66,12 +66,7 @@ def main(argv=None):
               "depth": args.depth,
               "recall_by_weight": fusion_recall(pq.read_table(args.queries), pq.read_table(args.library),
                                                 args.method, args.window, args.depth)}
-    text = json.dumps(result, indent=2)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
-    else:
-        print(text)
+    write_json(result, args.out)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
-"""The results table (Markdown) and plot (Recall@k curves, queries per second) of a comparison."""
+"""The results table (Markdown) and plot (Recall@k curves, queries per second) of a comparison, and the
+JSON output of the smaller analyses."""
 
+import json
 from pathlib import Path
 
 
@@ -65,3 +67,13 @@ def plot(report: dict, path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, format="png", metadata={"Software": None})
     plt.close(figure)
+
+
+def write_json(report: dict, out: str | None) -> None:
+    """An analysis's result to --out (folders made as needed), or to stdout without one."""
+    text = json.dumps(report, indent=2)
+    if out is None:
+        print(text)
+        return
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(text + "\n")
