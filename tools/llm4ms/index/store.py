@@ -31,6 +31,7 @@ _FACTS = ("metric", "size", "dim")  # facts of the index record; the rest are wh
 # A member of 2 GiB or more needs zip64 headers, which must be asked for before a stream of unknown length;
 # judged by the vectors' size alone, so from 1 GiB on, leaving room for an HNSW graph.
 _ZIP64_FROM = 1 << 30
+FLAT = IndexOptions()  # the default index; frozen, so one instance serves every call
 
 
 @dataclass
@@ -48,14 +49,12 @@ def vectors_of(column: pa.ChunkedArray) -> np.ndarray:
     return np.asarray(flat.flatten().to_numpy(zero_copy_only=False), dtype=np.float32).reshape(len(flat), -1)
 
 
-def build_index(source: str, output: str, options: IndexOptions | str = "flat",
+def build_index(source: str, output: str, options: IndexOptions = FLAT,
                 chunk_rows: int = CHUNK_ROWS) -> int:
     """Index the embeddings table ``source`` into ``output``, reading the vectors chunk by chunk so that they
     are held once, inside the faiss index (IVF kinds first read a training sample in a separate pass)."""
     import faiss
 
-    if isinstance(options, str):
-        options = IndexOptions(options)
     name = display_name(source)
     with contextlib.ExitStack() as stack:
         path = input_path(source, stack)
