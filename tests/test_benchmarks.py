@@ -88,3 +88,59 @@ def test_by_spectra_count_groups_queries_by_their_compounds_library_spectra(tmp_
                          + "".join("\t".join(row) + "\n" for row in rows))
     assert split(library, per_query) == {"0": {"queries": 1, "recall@1": 0.0}, "1": {"queries": 2, "recall@1": 0.5},
                                          "2-3": {"queries": 1, "recall@1": 0.0}, "4+": {"queries": 1, "recall@1": 1.0}}
+
+
+def test_text_information_scores_as_matchms_and_keeps_the_texts_peaks(cli, work):
+    # The "all peaks" row must be the harness's weighted cosine (matchms CosineGreedy at nominal mass), and
+    # the text rows must hold exactly the peaks the text names, in its order, or the table measures
+    # something other than what the encoder reads.
+    import numpy as np
+    from matchms import Spectrum
+    from matchms.similarity import CosineGreedy
+
+    from benchmarks.text_information import binned, measure, variants
+    from llm4ms.spectra.nominal import nominal_mass
+    from llm4ms.textualize.settings import DEFAULTS, EI
+
+    for role in ("library", "queries"):
+        assert cli("textualize", "-q", work / f"ei_{role}.msp", "-o", work / f"{role}.parquet").exit_code == 0
+    library, queries = pq.read_table(work / "library.parquet"), pq.read_table(work / "queries.parquet")
+    profile, steps = variants(library, DEFAULTS[EI], 0)
+    assert [name.split(" (")[0].split(",")[0] for name, _, _ in steps] == [
+        "all peaks", "text peaks", "text order", "text set", "30 peaks weighed most"]
+    assert profile[0] == 1 and np.all(np.diff(profile) <= 0)
+    _, query_steps = variants(queries, DEFAULTS[EI], 0, profile)
+    full_library, full_queries = steps[0][1], query_steps[0][1]
+    vectors = binned(full_library + full_queries, 0, 3.0, 0.6)
+    scores = (vectors[library.num_rows:] @ vectors[:library.num_rows].T).toarray()
+    similarity = CosineGreedy(tolerance=0.1, mz_power=3.0, intensity_power=0.6)
+
+    def spectrum(row):
+        return Spectrum(*nominal_mass(np.array(row["mz"]), np.array(row["intensities"])), metadata={},
+                        metadata_harmonization=False)
+
+    for q, query in enumerate(queries.to_pylist()[:4]):
+        for lib, reference in enumerate(library.to_pylist()):
+            expected = float(similarity.pair(spectrum(reference), spectrum(query))["score"])
+            assert scores[q, lib] == pytest.approx(expected, abs=1e-9)
+    for peaks, text in zip(steps[1][1], library.column("text").to_pylist()):
+        assert [f"{mz:.0f}" for mz, _ in peaks] == text.split(": ")[1].split()
+    result = measure(library, library, EI, 0, 3.0, 0.6)
+    assert result["all peaks"]["recall@1"] == 1.0  # every spectrum finds itself
+    assert result["text set (all peaks equal)"]["recall@1"] <= result["all peaks"]["recall@1"]
+
+
+def test_oracle_counts_a_query_when_any_method_ranks_it_first():
+    import pandas as pd
+
+    from benchmarks.oracle import oracle
+
+    def table(ranks):
+        return pd.DataFrame({"query_id": ["q1", "q2", "q3", "q4"], "rank": ranks})
+
+    result = oracle({"a": table([1, 2, None, 11]), "b": table([3, 1, None, 12]), "c": table([1, None, 5, None])})
+    assert result["recall@1"] == {"a": 0.25, "b": 0.25, "c": 0.25}
+    assert result["pairs"] == {"a + b": 0.5, "b + c": 0.5, "a + c": 0.25}
+    assert result["any_method_at_1"] == 0.5 and result["any_method_in_top_10"] == 0.75
+    with pytest.raises(ValueError, match="same queries"):
+        oracle({"a": table([1, 1, 1, 1]), "b": table([1, 1, 1, 1]).iloc[:3]})

@@ -92,6 +92,42 @@ def test_supervised_batches_are_reproducible_and_never_pair_a_compound_with_itse
         assert n in examples.negatives[a]
 
 
+def test_instrument_copies_differ_more_than_light_ones_and_the_sampler_uses_the_chosen_profile(mined):
+    # Real EI spectra: the instrument profile must move copies further from their spectrum (that is its
+    # purpose, benchmarks/augment_realism.py), never empty a spectrum, and add noise peaks at unit mass.
+    from matchms.importing import load_from_msp
+
+    from conftest import TEST_DATA as data
+    from llm4ms.training.augment import PROFILES, perturb
+
+    def cosine(a, b):
+        va, vb = np.zeros(2000), np.zeros(2000)
+        np.maximum.at(va, np.rint(a[0]).astype(int), np.sqrt(a[1]))
+        np.maximum.at(vb, np.rint(b[0]).astype(int), np.sqrt(b[1]))
+        return va @ vb / np.linalg.norm(va) / np.linalg.norm(vb)
+
+    rng = np.random.default_rng(0)
+    similarity = {name: [] for name in PROFILES}
+    for spectrum in load_from_msp(str(data / "ei_library.msp")):
+        mz, intensities = spectrum.peaks.mz, spectrum.peaks.intensities / spectrum.peaks.intensities.max()
+        for name, profile in PROFILES.items():
+            for _ in range(5):
+                copy = perturb(rng, mz, intensities, profile, high_resolution=False)
+                added = np.array(sorted(set(copy[0]) - set(mz)))
+                assert np.all(added == np.rint(added)) and len(copy[0]) > len(added)
+                similarity[name].append(cosine((mz, intensities), copy))
+                if name == "light":
+                    assert set(copy[0]) <= set(mz)
+    assert np.mean(similarity["instrument"]) < np.mean(similarity["light"]) - 0.05
+
+    table, provenance, _, _ = mined
+    texts = {name: supervised_batch(Examples(table, provenance["textualization"], name), 7, 3, 6, 1.0)[0]
+             for name in PROFILES}
+    assert texts["light"] == supervised_batch(Examples(table, provenance["textualization"]), 7, 3, 6, 1.0)[0]
+    assert texts["light"] != texts["instrument"]
+    assert TrainSettings(augment_profile="instrument").record()["augment_perturbation"]["mz_tilt"] > 0
+
+
 def _perturb(network, seed):
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from llm4ms.steps.train import train_adapter
 from llm4ms.training import TrainSettings
+from llm4ms.training.augment import PROFILES
 
 from .quick_eval import evaluate
 
@@ -119,6 +120,7 @@ def main(argv=None):
     parser.add_argument("--unsupervised-lr", type=float, default=1e-4, help="mntp and simcse")
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--steps", type=int, default=100000, help="schedule length; the time budget stops first")
+    parser.add_argument("--augment-profile", default="light", choices=sorted(PROFILES))
     parser.add_argument("--stages", default=",".join(["zero-shot"] + [p[0] for p in PLAN[:-1]]),
                         help="comma-separated names from PLAN (and zero-shot)")
     parser.add_argument("--init", action="append", default=[], help="task:adapter folder, for 'continued'")
@@ -132,7 +134,7 @@ def main(argv=None):
     args.report = Path(args.report)
     args.report.mkdir(parents=True, exist_ok=True)
     args.base = TrainSettings(layers=args.layers, batch_size=args.batch_size, lr=args.lr, steps=args.steps,
-                              checkpoint_every=10**9)
+                              augment_profile=args.augment_profile, checkpoint_every=10**9)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log_file = open(args.report / "log.txt", "a")

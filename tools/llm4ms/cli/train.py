@@ -5,6 +5,7 @@ import click
 
 from ..backbone import DEFAULT_MODEL
 from ..training import DTYPES, LOSSES, STAGES, TrainSettings
+from ..training.augment import PROFILES
 from .common import handles_errors, progress_factory, quiet_option, report
 
 
@@ -31,6 +32,10 @@ from .common import handles_errors, progress_factory, quiet_option, report
 @click.option("--temperature", type=click.FloatRange(0, min_open=True), default=0.05, show_default=True)
 @click.option("--augment", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="supervised: chance that a text is re-made from a perturbed copy of its spectrum.")
+@click.option("--augment-profile", type=click.Choice(sorted(PROFILES)), default="light", show_default=True,
+              help="How a copy is perturbed: light (intensity noise, 10 % of peaks lost; the shipped adapters) "
+                   "or instrument (also mass discrimination, a low-mass cut-off and noise peaks, as hard to "
+                   "match as a real second spectrum).")
 @click.option("--positive-tanimoto", type=click.FloatRange(0, 1), default=0.8, show_default=True,
               help="Other compounds at or above this Tanimoto count as positives, never as negatives.")
 @click.option("--negative-tanimoto", type=click.FloatRange(0, 1), default=0.4, show_default=True,
@@ -52,8 +57,9 @@ from .common import handles_errors, progress_factory, quiet_option, report
 @quiet_option
 @handles_errors("train")
 def train_command(spectra, output, stage, loss, model, init_adapter, layers, steps, batch_size, lr, lora_r,
-                  lora_alpha, max_length, temperature, augment, positive_tanimoto, negative_tanimoto, seed,
-                  checkpoint_every, resume, max_minutes, save_examples, device, dtype, threads, quiet):
+                  lora_alpha, max_length, temperature, augment, augment_profile, positive_tanimoto,
+                  negative_tanimoto, seed, checkpoint_every, resume, max_minutes, save_examples, device, dtype,
+                  threads, quiet):
     """Train one LoRA stage on a textualized library (or a training set saved by --save-examples).
 
     Chain stages with --init-adapter; llm4ms embed --adapter OUTPUT uses the result.
@@ -66,7 +72,8 @@ def train_command(spectra, output, stage, loss, model, init_adapter, layers, ste
         torch.set_num_threads(threads)
     settings = TrainSettings(stage=stage, loss=loss, layers=layers, lora_r=lora_r, lora_alpha=lora_alpha,
                              steps=steps, batch_size=batch_size, lr=lr, max_length=max_length,
-                             temperature=temperature, augment=augment, positive_tanimoto=positive_tanimoto,
+                             temperature=temperature, augment=augment, augment_profile=augment_profile,
+                             positive_tanimoto=positive_tanimoto,
                              negative_tanimoto=negative_tanimoto, seed=seed, checkpoint_every=checkpoint_every,
                              max_minutes=max_minutes)
     start = time.perf_counter()

@@ -84,7 +84,7 @@ def train_adapter(source: str, output: str, settings: TrainSettings, model: str,
     earlier = _earlier_stages(init_adapter, resolved, settings, textualization)
     device = pick_device(device)
     encoder = TrainableEncoder(resolved, settings, init_adapter, device, dtype)
-    examples = Examples(table, textualization)
+    examples = Examples(table, textualization, settings.augment_profile)
     if settings.stage == "supervised" and not len(examples.anchors):
         raise InputError(f"{display_name(source)}: no spectrum has an InChIKey; the supervised stage needs them")
     checkpoint = target.with_name(target.name + ".checkpoint")

@@ -3,13 +3,13 @@ batches it would have seen, with no sampler state to save."""
 
 import numpy as np
 
-from .augment import perturbed_text
+from .augment import PROFILES, perturbed_text
 
 
 class Examples:
     """The training set in memory: texts plus what the supervised stage needs."""
 
-    def __init__(self, table, textualization: dict):
+    def __init__(self, table, textualization: dict, augment_profile: str = "light"):
         self.texts = table.column("text").to_pylist()
         self.templates = table.column("template").to_pylist()
         self.mz = table.column("mz").to_pylist()
@@ -27,6 +27,7 @@ class Examples:
         self.compound_ids = np.array([codes[c] if c else -1 - i for i, c in enumerate(self.compounds)])
         self.params = textualization["templates"]
         self.anchors = np.flatnonzero(self.compound_ids >= 0)
+        self.perturbation = PROFILES[augment_profile]
         self._on_device = {}
 
     def tensors(self, device):
@@ -45,7 +46,7 @@ class Examples:
     def text(self, row: int, rng: np.random.Generator, augment: float) -> str:
         if augment and rng.random() < augment:
             text = perturbed_text(rng, self.mz[row], self.intensities[row], self.precursor[row],
-                                  self.templates[row], self.params[self.templates[row]])
+                                  self.templates[row], self.params[self.templates[row]], self.perturbation)
             if text:
                 return text
         return self.texts[row]

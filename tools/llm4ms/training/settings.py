@@ -2,6 +2,8 @@
 
 from dataclasses import asdict, dataclass, field
 
+from .augment import PROFILES
+
 STAGES = ("mntp", "simcse", "supervised")
 LOSSES = ("infonce", "tanimoto")
 DTYPES = ("float32", "bf16-mixed")  # training keeps float32 weights; bf16-mixed adds bf16 autocast
@@ -27,6 +29,7 @@ class TrainSettings:
     mask_probability: float = 0.2  # mntp, as in LLM2Vec
     dropout: float = 0.1  # attention dropout for simcse views
     augment: float = 0.5  # chance that a text is re-made from a perturbed spectrum
+    augment_profile: str = "light"  # how strongly: training.augment.PROFILES
     positive_tanimoto: float = 0.8
     negative_tanimoto: float = 0.4
     hard_negatives: int = 8  # mined per spectrum; 0: in-batch negatives only
@@ -37,4 +40,5 @@ class TrainSettings:
     def record(self) -> dict:
         values = asdict(self)
         values["lora_targets"] = list(self.lora_targets)
+        values["augment_perturbation"] = PROFILES[self.augment_profile].record()
         return values

@@ -1,0 +1,54 @@
+"""The most any combination of methods could reach: a query counts for the oracle when at least one of
+the given methods ranks its compound first. No re-ranking, fusion or vote over these rankings can do
+better, so a target above the oracle needs a better method, not a better mix of the ones measured.
+
+    python -m benchmarks.oracle PER_QUERY.tsv ... [--out F.json]
+
+Inputs are the harness's per-query tables (work/<task>/runs/<label>/per_query/<method>.tsv, or
+NAME=PATH to name one); all must cover the same queries.
+"""
+
+import argparse
+import itertools
+from pathlib import Path
+
+import pandas as pd
+
+from .report import write_json
+
+
+def _named(argument: str) -> tuple[str, Path]:
+    name, _, path = argument.rpartition("=")
+    return (name or Path(path).stem), Path(path)
+
+
+def oracle(tables: dict) -> dict:
+    """``tables``: method → per-query table. Recall@1 of each method, of each pair and of all together,
+    and the share of queries any method has in its top 10 (the most a re-ranker of them could reach)."""
+    queries = {name: set(table["query_id"]) for name, table in tables.items()}
+    if len({frozenset(q) for q in queries.values()}) > 1:
+        raise ValueError("the per-query tables do not cover the same queries: "
+                         + ", ".join(f"{name} {len(q)}" for name, q in queries.items()))
+    ranks = pd.DataFrame({name: table.set_index("query_id")["rank"] for name, table in tables.items()})
+    first = ranks == 1
+    pairs = {f"{a} + {b}": round(float((first[a] | first[b]).mean()), 4)
+             for a, b in itertools.combinations(ranks.columns, 2)}
+    return {"queries": len(ranks),
+            "recall@1": {name: round(float(first[name].mean()), 4) for name in ranks.columns},
+            "pairs": dict(sorted(pairs.items(), key=lambda item: -item[1])),
+            "any_method_at_1": round(float(first.any(axis=1).mean()), 4),
+            "any_method_in_top_10": round(float((ranks <= 10).any(axis=1).mean()), 4)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.oracle")
+    parser.add_argument("tables", nargs="+", help="per-query TSV files, or NAME=PATH")
+    parser.add_argument("--out", help="JSON file (default: stdout)")
+    args = parser.parse_args(argv)
+    named = dict(_named(a) for a in args.tables)
+    tables = {name: pd.read_csv(path, sep="\t") for name, path in named.items()}
+    write_json({"tables": {name: str(path) for name, path in named.items()}, **oracle(tables)}, args.out)
+
+
+if __name__ == "__main__":
+    main()
