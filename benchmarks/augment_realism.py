@@ -15,12 +15,13 @@ from collections import defaultdict
 
 import numpy as np
 
+from llm4ms.index.search import compound_keys
 from llm4ms.textualize.peaks import select_peaks
 from llm4ms.textualize.settings import DEFAULTS
 from llm4ms.training.augment import PROFILES, perturb
 
 from .report import write_json
-from .text_information import binned, compound_keys, recall, task_parser, task_tables
+from .text_information import binned, recall, task_parser, task_tables
 
 
 def realism(library, template: str, mz_power: float, intensity_power: float, n: int, seed: int = 0,
@@ -47,7 +48,7 @@ def realism(library, template: str, mz_power: float, intensity_power: float, n: 
         scores = (vectors[len(reference):] @ vectors[:len(reference)].T).toarray()
         if leave_out:
             scores[np.arange(len(rows)), rows] = -np.inf
-        return recall(scores, [keys[r] for r in rows], keys)
+        return recall(scores, [keys[r] for r in rows], library)
 
     result = {"queries": {"real": len(several), "copies": len(single)},
               "real spectrum, library without it": found([reference[r] for r in several], several, True)}

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from llm4ms.spectra.fields import compound_key, inchikey_block
+from llm4ms.index.search import compound_keys
+from llm4ms.spectra.fields import inchikey_block
 
 from .report import write_json
 
@@ -25,8 +26,7 @@ def _group(count: int) -> str:
 
 
 def split(library, per_query: Path) -> dict:
-    counts = collections.Counter(compound_key(k, i) for k, i in
-                                 zip(library.column("inchikey").to_pylist(), library.column("id").to_pylist()))
+    counts = collections.Counter(compound_keys(library))
     found = collections.defaultdict(lambda: [0, 0])
     with open(per_query, encoding="utf-8") as handle:
         for row in csv.DictReader((line for line in handle if not line.startswith("#")), delimiter="\t"):

@@ -13,8 +13,8 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from llm4ms.index.rerank import Reranker
-from llm4ms.index.search import PrecursorWindow
-from llm4ms.spectra.fields import compound_key, inchikey_block
+from llm4ms.index.search import PrecursorWindow, compound_keys
+from llm4ms.spectra.fields import inchikey_block
 
 from .report import write_json
 
@@ -28,8 +28,7 @@ def _vectors(table) -> np.ndarray:
 
 def fusion_recall(queries, library, method: str, window: float | None, depth: int) -> dict:
     q_vectors, l_vectors = _vectors(queries), _vectors(library)
-    keys = [compound_key(k, i)
-            for k, i in zip(library.column("inchikey").to_pylist(), library.column("id").to_pylist())]
+    keys = compound_keys(library)
     truth = [inchikey_block(k) for k in queries.column("inchikey").to_pylist()]
     reranker = Reranker(method, 0.01, library.column("mz").to_pylist(), library.column("intensities").to_pylist())
     inside = PrecursorWindow(library.column("precursor_mz").to_pylist()) if window else None

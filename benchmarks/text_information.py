@@ -23,15 +23,15 @@ import pyarrow.parquet as pq
 from scipy import sparse
 
 from llm4ms.index.search import PrecursorWindow
-from llm4ms.spectra.fields import compound_key, inchikey_block
+from llm4ms.scoring import compound_ranks, inchikey_block, recall_at_k
 from llm4ms.textualize.peaks import select_peaks
 from llm4ms.textualize.settings import DEFAULTS, MSMS, EI as EI_TEMPLATE
 
 from .data import TASKS, spectra_table
+from .methods import best_rows
 from .report import write_json
 
 KS = (1, 5, 10)
-_DEPTH = 200  # library spectra looked at per query; enough for 10 distinct compounds
 
 
 def binned(peak_lists, decimals: int, mz_power: float, intensity_power: float):
@@ -91,25 +91,21 @@ def variants(table, params: dict, resolution: int, profile: np.ndarray | None = 
                               f"with intensities", weighed, decimals)]
 
 
-def compound_keys(table) -> list:
-    return [compound_key(k, i) for k, i in zip(table.column("inchikey").to_pylist(), table.column("id").to_pylist())]
-
-
-def recall(scores: np.ndarray, truth: list, keys: list) -> dict:
-    hits = np.zeros(len(KS))
-    for row, wanted in zip(scores, truth):
-        depth = min(_DEPTH, len(row))
-        top = np.argpartition(-row, depth - 1)[:depth]
-        top = top[np.lexsort((top, -row[top]))]
-        ranked = list(dict.fromkeys(keys[r] for r in top if np.isfinite(row[r])))
-        hits += [wanted in ranked[:k] for k in KS]
-    return {f"recall@{k}": round(float(h / len(scores)), 4) for k, h in zip(KS, hits)}
+def recall(scores: np.ndarray, truth: list, library) -> dict:
+    """Recall@k of a query × library score matrix by `llm4ms score`'s rule; -inf marks a spectrum that is not
+    a candidate (outside the precursor window, or the query itself)."""
+    ids, inchikeys = library.column("id").to_pylist(), library.column("inchikey").to_pylist()
+    hits = {}
+    for q, row in enumerate(scores):
+        rows, values = best_rows(row)  # 200 spectra: enough for 10 distinct compounds
+        hits[q] = [(ids[r], inchikeys[r]) for r, value in zip(rows, values) if np.isfinite(value)]
+    ranks = compound_ranks(hits, dict(enumerate(truth)))
+    return {name: round(value, 4) for name, value in recall_at_k(ranks.values(), KS).items()}
 
 
 def measure(queries, library, template: str, resolution: int, mz_power: float, intensity_power: float,
             window: float | None = None) -> dict:
     params = DEFAULTS[template]
-    keys = compound_keys(library)
     truth = [inchikey_block(k) for k in queries.column("inchikey").to_pylist()]
     outside = None
     if window is not None:
@@ -127,7 +123,7 @@ def measure(queries, library, template: str, resolution: int, mz_power: float, i
         scores = (both[library.num_rows:] @ both[:library.num_rows].T).toarray()
         if outside is not None:
             scores[outside] = -np.inf
-        result[name] = recall(scores, truth, keys)
+        result[name] = recall(scores, truth, library)
     return result
 
 
