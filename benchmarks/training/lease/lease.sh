@@ -8,7 +8,10 @@
 #   (profile: llm4ms train --augment-profile, light by default; e.g. eiI:ei:128:instrument eiL:ei:128:light)
 #   (default runs: ei:ei:128 ms2:ms2:128 ei256:ei:256, as on 2026-11-26: 6.6 and 7.5 minutes)
 #
-# The lease returns at most 8 files, so each run comes back as one tar (adapter, results.json, log).
+# The lease returns at most 8 files of at most 16 MB each, and a continued adapter grows by rank 16 a stage
+# (19.6 MB at rank 80), so each run's adapter tar comes back in 15 MB parts (NAME.adapter.tar.part-aa, -ab; join
+# them with cat), and every run's results.json, log and stderr with the GPU samples in one reports.tar: 2 runs
+# make 5 files, 3 runs 7. (The third lease, 2026-11-26, lost both adapters to one tar per run at 39 MB each.)
 # INIT=DIR starts from DIR/ei and DIR/ms2 instead of the shipped adapters; the second call of 2026-11-26, on
 # the still-warm machine (it is released after 30 s idle, so have the call ready):
 #   mkdir -p /tmp/next && ln -sfn /tmp/lease-ei/ei-continued /tmp/next/ei && \
@@ -19,14 +22,14 @@ if [ -z "$INIT" ]; then
     INIT=/tmp/init
     python3 benchmarks/training/lease/make_init.py "$INIT" || exit 1
 fi
-(nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv -l 20 > "$OUT/gpu-utilisation.csv" 2>&1) &
+(nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv -l 20 > /tmp/gpu-utilisation.csv 2>&1) &
 SMI=$!
 TM=$1 DL=$2
 shift 2
 RUNS=${*:-ei:ei:128 ms2:ms2:128 ei256:ei:256}
 export OMP_NUM_THREADS=$((16 / $(wc -w <<< "$RUNS")))
 declare -A FILES=([ei]=ei [ms2]=ms2pos)
-pids=() names=()
+pids=() names=() reports=()
 for spec in $RUNS; do
     IFS=: read -r name task batch profile <<< "$spec"
     (python3 -m benchmarks.training.run_variants --model /tmp/smollm2-12.gguf --device cuda --layers 12 \
@@ -34,9 +37,11 @@ for spec in $RUNS; do
         --init "$task:$INIT/$task" --stages continued --task-minutes "$TM" --deadline-minutes "$DL" \
         --lr 2e-4 --batch-size "$batch" --augment-profile "${profile:-light}" --out "/tmp/lease-$name" --report "/tmp/report-$name" 2> "/tmp/report-$name.err"
      echo "$name exit $?"
-     tar -cf "$OUT/$name.tar" -C /tmp "report-$name" "report-$name.err") &
-    pids+=($!) names+=("/tmp/report-$name.err")
+     split -b 15000000 "/tmp/report-$name/$task-continued.tar" "$OUT/$name.adapter.tar.part-") &
+    pids+=($!) names+=("/tmp/report-$name.err") reports+=("report-$name/results.json" "report-$name/log.txt" "report-$name.err")
 done
 wait "${pids[@]}"
 kill $SMI 2>/dev/null
+tar -cf "$OUT/reports.tar" -C /tmp gpu-utilisation.csv "${reports[@]}"
+[ "$(ls "$OUT" | wc -l)" -le 8 ] || echo "lease.sh: more than 8 files under \$OUT, some will not come back" >&2
 grep -h "continued:" "${names[@]}"

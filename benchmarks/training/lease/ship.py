@@ -3,12 +3,14 @@
 Their base_model is set to the real default backbone, and the reduced copy they were trained on is kept
 under ``trained_on`` (make_init.py does the reverse on the lease machine, so a later lease continues them).
 
-  .venv/bin/python benchmarks/training/lease/ship.py EI_FOLDER MSMS_FOLDER
+  .venv/bin/python benchmarks/training/lease/ship.py [--ei EI_FOLDER] [--msms MSMS_FOLDER]
+
+(one task per lease call fits the transfer limit, so either may come alone)
 """
 
+import argparse
 import json
 import shutil
-import sys
 from pathlib import Path
 
 from llm4ms.backbone import resolve_model
@@ -35,7 +37,14 @@ def ship(source: Path, target: Path, real) -> None:
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ei", type=Path, help="adapter folder to install as the EI adapter")
+    parser.add_argument("--msms", type=Path, help="adapter folder to install as the MS/MS adapter")
+    args = parser.parse_args()
+    if not (args.ei or args.msms):
+        parser.error("give --ei, --msms or both")
     real = resolve_model("smollm2-135m")
     adapters = Path("tools/llm4ms/adapters")
-    ship(Path(sys.argv[1]), adapters / "ei", real)
-    ship(Path(sys.argv[2]), adapters / "msms", real)
+    for name, source in (("ei", args.ei), ("msms", args.msms)):
+        if source:
+            ship(source, adapters / name, real)
