@@ -13,7 +13,7 @@ from llm4ms.backbone import resolve_model
 from llm4ms.backbone.encoder import SpectrumEncoder
 from llm4ms.steps.train import load_training_set
 from llm4ms.training import TrainSettings
-from llm4ms.training.adapters import save_adapter
+from llm4ms.training.adapters import fold_adapter, save_adapter
 from llm4ms.training.fingerprints import morgan_bits, tanimoto_matrix
 from llm4ms.training.loop import train
 from llm4ms.training.model import TrainableEncoder
@@ -136,9 +136,9 @@ def _perturb(network, seed):
                 parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.05)
 
 
-def test_chained_adapter_embeds_exactly_as_the_network_it_was_trained_in(mined, tiny_model, tmp_path):
-    """A stage on top of an earlier adapter saves both updates in one PEFT folder (ranks concatenated);
-    llm4ms embed with that folder reproduces the trained network's vectors."""
+@pytest.fixture
+def second_stage(mined, tiny_model, tmp_path):
+    """A stage trained (here: perturbed) on top of an earlier adapter saved in tmp_path, and its vectors."""
     table, provenance, _, _ = mined
     texts = table.column("text").to_pylist()[:10]
     model = resolve_model(str(tiny_model))
@@ -151,9 +151,23 @@ def test_chained_adapter_embeds_exactly_as_the_network_it_was_trained_in(mined, 
     second.network.eval()
     with torch.no_grad():
         expected = torch.nn.functional.normalize(second.embed(texts), dim=-1).numpy()
-    chained = tmp_path / "chained"
-    chained.mkdir()
-    save_adapter(second.network, chained, str(tmp_path), {"stages": []})
+    return model, texts, second.network, expected
+
+
+def _save_chained(network, tmp_path, name, max_rank=None):
+    folder = tmp_path / name
+    folder.mkdir()
+    metadata = {"stages": [{"stage": "supervised"}]}
+    save_adapter(network, folder, str(tmp_path), metadata, max_rank)
+    return folder, metadata
+
+
+def test_chained_adapter_embeds_exactly_as_the_network_it_was_trained_in(second_stage, tmp_path):
+    """A stage on top of an earlier adapter saves both updates in one PEFT folder (ranks concatenated);
+    llm4ms embed with that folder reproduces the trained network's vectors."""
+    model, texts, network, expected = second_stage
+    chained, metadata = _save_chained(network, tmp_path, "chained", max_rank=8)  # a cap at the rank: exact
+    assert "fold" not in metadata["stages"][-1]
     config = json.loads((chained / "adapter_config.json").read_text())
     assert config["r"] == 8 and config["lora_alpha"] == 8
     encoder = SpectrumEncoder(model, adapter_path=str(chained), layers=2, dtype="float32")
@@ -161,6 +175,46 @@ def test_chained_adapter_embeds_exactly_as_the_network_it_was_trained_in(mined, 
     assert np.abs(got - expected).max() < 2e-3  # the folder holds float16 factors
     bare = SpectrumEncoder(model, layers=2).encode(texts, 4)
     assert np.abs(bare - expected).max() > 0.05
+
+
+def _updates(folder):
+    """Each module's saved update B·A (alpha = r, so no scaling), keyed by its lora_A name."""
+    from safetensors.torch import load_file
+
+    weights = load_file(str(folder / "adapter_model.safetensors"))
+    return {key: weights[key.replace(".lora_A.", ".lora_B.")].float() @ weights[key].float()
+            for key in weights if ".lora_A." in key}
+
+
+def test_a_rank_cap_saves_the_best_approximation_of_the_summed_update(second_stage, tmp_path):
+    """--max-rank: each module's B·A becomes its best rank-k approximation (Eckart-Young, checked against a
+    full SVD of the exact update), the error recorded, and the folder still loads in embed."""
+    model, texts, network, expected = second_stage
+    exact, _ = _save_chained(network, tmp_path, "exact")
+    capped, metadata = _save_chained(network, tmp_path, "capped", max_rank=5)
+    config = json.loads((capped / "adapter_config.json").read_text())
+    assert config["r"] == 5 and config["lora_alpha"] == 5
+    full, cut = _updates(exact), _updates(capped)
+    errors = []
+    for key, update in full.items():
+        u, s, vh = torch.linalg.svd(update, full_matrices=False)
+        best = (u[:, :5] * s[:5]) @ vh[:5]
+        assert torch.linalg.matrix_rank(cut[key]) == 5
+        assert torch.linalg.norm(cut[key] - best) <= 2e-3 * torch.linalg.norm(update)  # float16 factors
+        errors.append(float(torch.linalg.norm(update - best) / torch.linalg.norm(update)))
+    fold = metadata["stages"][-1]["fold"]
+    assert fold["from_rank"] == 8 and fold["rank"] == 5 and 0.05 < fold["relative_error_max"] < 1
+    assert fold["relative_error_max"] == pytest.approx(max(errors), abs=2e-3)
+    vectors = SpectrumEncoder(model, adapter_path=str(capped), layers=2, dtype="float32").encode(texts, 4)
+    bare = SpectrumEncoder(model, layers=2).encode(texts, 4)
+    assert np.abs(vectors - expected).max() < np.abs(bare - expected).max()
+    # folding the saved folder afterwards matches capping at save time (up to its float16 factors)
+    refold = fold_adapter(exact, tmp_path / "folded", 5)
+    assert refold == pytest.approx(fold, abs=1e-3) and refold["rank"] == 5
+    for key, update in _updates(tmp_path / "folded").items():
+        assert torch.linalg.norm(update - cut[key]) <= 2e-3 * torch.linalg.norm(cut[key])
+    assert json.loads((tmp_path / "folded" / "adapter_config.json").read_text()) == config
+    assert fold_adapter(exact, tmp_path / "unchanged", 8) == {}
 
 
 @pytest.mark.parametrize("stage, loss", [("mntp", "infonce"), ("simcse", "infonce"), ("supervised", "infonce"),

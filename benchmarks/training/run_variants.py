@@ -43,7 +43,10 @@ PLAN = [
 def command_line(name, source, base, init, settings: TrainSettings, model):
     parts = ["llm4ms train", source, "-o", name, "--model", model, "--stage", settings.stage,
              "--loss", settings.loss, "--layers", str(settings.layers), "--steps", str(settings.steps),
-             "--batch-size", str(settings.batch_size), "--lr", str(settings.lr), "--seed", str(settings.seed)]
+             "--batch-size", str(settings.batch_size), "--lr", str(settings.lr), "--seed", str(settings.seed),
+             "--augment-profile", settings.augment_profile]
+    if settings.max_rank:
+        parts += ["--max-rank", str(settings.max_rank)]
     if init:
         parts += ["--init-adapter", init]
     if settings.max_minutes:
@@ -121,6 +124,7 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--steps", type=int, default=100000, help="schedule length; the time budget stops first")
     parser.add_argument("--augment-profile", default="light", choices=sorted(PROFILES))
+    parser.add_argument("--max-rank", type=int, help="llm4ms train --max-rank: cap a continued adapter's rank")
     parser.add_argument("--stages", default=",".join(["zero-shot"] + [p[0] for p in PLAN[:-1]]),
                         help="comma-separated names from PLAN (and zero-shot)")
     parser.add_argument("--init", action="append", default=[], help="task:adapter folder, for 'continued'")
@@ -134,7 +138,8 @@ def main(argv=None):
     args.report = Path(args.report)
     args.report.mkdir(parents=True, exist_ok=True)
     args.base = TrainSettings(layers=args.layers, batch_size=args.batch_size, lr=args.lr, steps=args.steps,
-                              augment_profile=args.augment_profile, checkpoint_every=10**9)
+                              augment_profile=args.augment_profile, max_rank=args.max_rank,
+                              checkpoint_every=10**9)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log_file = open(args.report / "log.txt", "a")

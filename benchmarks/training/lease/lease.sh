@@ -12,6 +12,7 @@
 # (19.6 MB at rank 80), so each run's adapter tar comes back in 15 MB parts (NAME.adapter.tar.part-aa, -ab; join
 # them with cat), and every run's results.json, log and stderr with the GPU samples in one reports.tar: 2 runs
 # make 5 files, 3 runs 7. (The third lease, 2026-11-26, lost both adapters to one tar per run at 39 MB each.)
+# MAX_RANK=N caps each saved adapter's rank (llm4ms train --max-rank; each continued stage adds 16 otherwise).
 # INIT=DIR starts from DIR/ei and DIR/ms2 instead of the shipped adapters; the second call of 2026-11-26, on
 # the still-warm machine (it is released after 30 s idle, so have the call ready):
 #   mkdir -p /tmp/next && ln -sfn /tmp/lease-ei/ei-continued /tmp/next/ei && \
@@ -35,7 +36,8 @@ for spec in $RUNS; do
     (python3 -m benchmarks.training.run_variants --model /tmp/smollm2-12.gguf --device cuda --layers 12 \
         --task "$task:.gpu/${FILES[$task]}_library.train.parquet:.gpu/${FILES[$task]}_queries.parquet" \
         --init "$task:$INIT/$task" --stages continued --task-minutes "$TM" --deadline-minutes "$DL" \
-        --lr 2e-4 --batch-size "$batch" --augment-profile "${profile:-light}" --out "/tmp/lease-$name" --report "/tmp/report-$name" 2> "/tmp/report-$name.err"
+        --lr 2e-4 --batch-size "$batch" --augment-profile "${profile:-light}" ${MAX_RANK:+--max-rank "$MAX_RANK"} \
+        --out "/tmp/lease-$name" --report "/tmp/report-$name" 2> "/tmp/report-$name.err"
      echo "$name exit $?"
      split -b 15000000 "/tmp/report-$name/$task-continued.tar" "$OUT/$name.adapter.tar.part-") &
     pids+=($!) names+=("/tmp/report-$name.err") reports+=("report-$name/results.json" "report-$name/log.txt" "report-$name.err")

@@ -28,6 +28,9 @@ from .common import handles_errors, progress_factory, quiet_option, report
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=2e-4, show_default=True)
 @click.option("--lora-r", type=click.IntRange(1), default=16, show_default=True)
 @click.option("--lora-alpha", type=click.IntRange(1), default=32, show_default=True)
+@click.option("--max-rank", type=click.IntRange(1),
+              help="Cap the saved adapter's rank (each chained stage adds --lora-r): the summed update is cut to "
+                   "its strongest directions by SVD, the error recorded. Default: exact, no cap.")
 @click.option("--max-length", type=click.IntRange(8), default=192, show_default=True, help="Tokens per text.")
 @click.option("--temperature", type=click.FloatRange(0, min_open=True), default=0.05, show_default=True)
 @click.option("--augment", type=click.FloatRange(0, 1), default=0.5, show_default=True,
@@ -57,7 +60,7 @@ from .common import handles_errors, progress_factory, quiet_option, report
 @quiet_option
 @handles_errors("train")
 def train_command(spectra, output, stage, loss, model, init_adapter, layers, steps, batch_size, lr, lora_r,
-                  lora_alpha, max_length, temperature, augment, augment_profile, positive_tanimoto,
+                  lora_alpha, max_rank, max_length, temperature, augment, augment_profile, positive_tanimoto,
                   negative_tanimoto, seed, checkpoint_every, resume, max_minutes, save_examples, device, dtype,
                   threads, quiet):
     """Train one LoRA stage on a textualized library (or a training set saved by --save-examples).
@@ -75,7 +78,7 @@ def train_command(spectra, output, stage, loss, model, init_adapter, layers, ste
                              temperature=temperature, augment=augment, augment_profile=augment_profile,
                              positive_tanimoto=positive_tanimoto,
                              negative_tanimoto=negative_tanimoto, seed=seed, checkpoint_every=checkpoint_every,
-                             max_minutes=max_minutes)
+                             max_minutes=max_minutes, max_rank=max_rank)
     start = time.perf_counter()
     made = train_adapter(spectra, output, settings, model, init_adapter, device, resume, save_examples,
                          lambda unit, desc: progress_factory(quiet, unit, desc), dtype)

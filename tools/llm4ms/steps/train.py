@@ -106,7 +106,7 @@ def train_adapter(source: str, output: str, settings: TrainSettings, model: str,
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
     try:
-        save_adapter(encoder.network, partial, init_adapter, metadata)
+        save_adapter(encoder.network, partial, init_adapter, metadata, settings.max_rank)
         write_log(result["history"], partial / "train_log.tsv")
         if target.exists():
             shutil.rmtree(target)

@@ -3,10 +3,13 @@
 A stage that starts from an earlier adapter trains fresh LoRA weights on the merged network. Its folder
 holds both: the earlier A and B matrices concatenated with the new ones along the rank (each B scaled by
 its own alpha/r, the result saved with alpha = r), which is exactly the sum of the two updates, so every
-folder loads alone with plain PEFT and ``llm4ms embed --adapter``.
+folder loads alone with plain PEFT and ``llm4ms embed --adapter``. Each stage adds its rank to the folder;
+``max_rank`` cuts the summed update of every module to its strongest directions (a truncated SVD, the best
+approximation of that rank) and records how much of it was cut.
 """
 
 import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -22,8 +25,10 @@ def _scaling(config: dict) -> float:
     return config["lora_alpha"] / config["r"]
 
 
-def save_adapter(network, folder: Path, init_adapter: str | None, metadata: dict) -> None:
-    from safetensors.torch import load_file, save_file
+def save_adapter(network, folder: Path, init_adapter: str | None, metadata: dict,
+                 max_rank: int | None = None) -> None:
+    """Write the folder; with max_rank below the saved rank, metadata's last stage gets a "fold" record."""
+    from safetensors.torch import load_file
 
     network.save_pretrained(str(folder))
     config = json.loads((folder / CONFIG).read_text())
@@ -36,12 +41,44 @@ def save_adapter(network, folder: Path, init_adapter: str | None, metadata: dict
         weights = {key: _concatenate(key, earlier[key], weights[key], _scaling(earlier_config), _scaling(config))
                    for key in weights}
         config["r"] = config["r"] + earlier_config["r"]
-        config["lora_alpha"] = config["r"]
-        (folder / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True))
     else:
         weights = {key: value * _scaling(config) if ".lora_B." in key else value for key, value in weights.items()}
-        config["lora_alpha"] = config["r"]
-        (folder / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True))
+    config["lora_alpha"] = config["r"]
+    weights = _cap_rank(weights, config, metadata, max_rank)
+    _write(folder, weights, config, metadata)
+
+
+def fold_adapter(source: Path, target: Path, rank: int) -> dict:
+    """A copy of an adapter folder saved by save_adapter, with its rank capped as ``max_rank`` would have;
+    returns the fold record (empty when the rank is already within the cap)."""
+    from safetensors.torch import load_file
+
+    config = json.loads((source / CONFIG).read_text())
+    metadata = json.loads((source / METADATA).read_text())
+    weights = _cap_rank(load_file(str(source / WEIGHTS)), config, metadata, rank)
+    target.mkdir(parents=True, exist_ok=True)
+    for extra in source.iterdir():
+        if extra.name not in (CONFIG, WEIGHTS, METADATA):
+            shutil.copyfile(extra, target / extra.name)
+    _write(target, weights, config, metadata)
+    return metadata["stages"][-1].get("fold", {})
+
+
+def _cap_rank(weights: dict, config: dict, metadata: dict, max_rank: int | None) -> dict:
+    if max_rank is None or config["r"] <= max_rank:
+        return weights
+    weights, errors = fold(weights, max_rank)
+    metadata["stages"][-1]["fold"] = {"from_rank": config["r"], "rank": max_rank,
+                                      "relative_error_max": round(max(errors), 5),
+                                      "relative_error_mean": round(sum(errors) / len(errors), 5)}
+    config["r"] = config["lora_alpha"] = max_rank  # alpha = r: the factors carry their scaling
+    return weights
+
+
+def _write(folder: Path, weights: dict, config: dict, metadata: dict) -> None:
+    from safetensors.torch import save_file
+
+    (folder / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True))
     save_file({k: v.to(SAVE_DTYPE).contiguous() for k, v in weights.items()}, str(folder / WEIGHTS))
     (folder / METADATA).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
     (folder / "README.md").unlink(missing_ok=True)  # PEFT's empty model-card template; see llm4ms_adapter.json
@@ -53,3 +90,20 @@ def _concatenate(key, earlier, later, earlier_scale, later_scale):
     if ".lora_A." in key:
         return torch.cat([earlier.float(), later.float()], dim=0)
     return torch.cat([earlier.float() * earlier_scale, later.float() * later_scale], dim=1)
+
+
+def fold(weights: dict, rank: int) -> tuple[dict, list]:
+    """Each module's update B·A (scaling 1) as its best rank-``rank`` factors, and the relative Frobenius
+    error of each. QR of both factors first, so the SVD is of an r×r matrix, not of the full weight shape."""
+    folded, errors = {}, []
+    for key_a in sorted(k for k in weights if ".lora_A." in k):
+        key_b = key_a.replace(".lora_A.", ".lora_B.")
+        q_b, r_b = torch.linalg.qr(weights[key_b].float())
+        q_a, r_a = torch.linalg.qr(weights[key_a].float().T)
+        u, s, vh = torch.linalg.svd(r_b @ r_a.T)
+        root = s[:rank].sqrt()
+        folded[key_b] = q_b @ (u[:, :rank] * root)
+        folded[key_a] = (root[:, None] * vh[:rank]) @ q_a.T
+        total = s.square().sum()
+        errors.append(float((s[rank:].square().sum() / total).sqrt()) if total > 0 else 0.0)
+    return folded, errors

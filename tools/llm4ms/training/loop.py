@@ -175,6 +175,7 @@ def _resumable(settings: TrainSettings) -> dict:
     record = settings.record()
     record.pop("max_minutes")
     record.pop("checkpoint_every")
+    record.pop("max_rank")  # shapes only the saved folder, not the training
     return record
 
 

@@ -36,6 +36,7 @@ class TrainSettings:
     seed: int = 0
     checkpoint_every: int = 200
     max_minutes: float | None = None
+    max_rank: int | None = None  # a chained adapter's rank cap (adapters.fold); None: exact, each stage adds lora_r
 
     def record(self) -> dict:
         values = asdict(self)
