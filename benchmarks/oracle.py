@@ -1,6 +1,8 @@
 """The most any combination of methods could reach: a query counts for the oracle when at least one of
 the given methods ranks its compound first. No re-ranking, fusion or vote over these rankings can do
 better, so a target above the oracle needs a better method, not a better mix of the ones measured.
+Each pair also gets its paired counts (queries only one of the two ranks first) and the exact McNemar
+p-value on them: whether one adapter beats another on the same queries by more than chance.
 
     python -m benchmarks.oracle PER_QUERY.tsv ... [--out F.json]
 
@@ -33,11 +35,22 @@ def oracle(tables: dict) -> dict:
     first = ranks == 1
     pairs = {f"{a} + {b}": round(float((first[a] | first[b]).mean()), 4)
              for a, b in itertools.combinations(ranks.columns, 2)}
+    paired = {f"{a} vs {b}": _mcnemar(int((first[a] & ~first[b]).sum()), int((first[b] & ~first[a]).sum()))
+              for a, b in itertools.combinations(ranks.columns, 2)}
     return {"queries": len(ranks),
             "recall@1": {name: round(float(first[name].mean()), 4) for name in ranks.columns},
             "pairs": dict(sorted(pairs.items(), key=lambda item: -item[1])),
+            "paired": paired,
             "any_method_at_1": round(float(first.any(axis=1).mean()), 4),
             "any_method_in_top_10": round(float((ranks <= 10).any(axis=1).mean()), 4)}
+
+
+def _mcnemar(only_first: int, only_second: int) -> dict:
+    from scipy.stats import binomtest
+
+    n = only_first + only_second
+    p = binomtest(only_first, n, 0.5).pvalue if n else 1.0
+    return {"only_first_at_1": only_first, "only_second_at_1": only_second, "mcnemar_exact_p": round(float(p), 4)}
 
 
 def main(argv=None):

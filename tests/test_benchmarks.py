@@ -142,5 +142,10 @@ def test_oracle_counts_a_query_when_any_method_ranks_it_first():
     assert result["recall@1"] == {"a": 0.25, "b": 0.25, "c": 0.25}
     assert result["pairs"] == {"a + b": 0.5, "b + c": 0.5, "a + c": 0.25}
     assert result["any_method_at_1"] == 0.5 and result["any_method_in_top_10"] == 0.75
+    assert result["paired"]["a vs b"] == {"only_first_at_1": 1, "only_second_at_1": 1, "mcnemar_exact_p": 1.0}
+    assert result["paired"]["b vs c"] == {"only_first_at_1": 1, "only_second_at_1": 1, "mcnemar_exact_p": 1.0}
+    many = oracle({"a": pd.DataFrame({"query_id": range(12), "rank": [1] * 12}),
+                   "b": pd.DataFrame({"query_id": range(12), "rank": [1] + [2] * 11})})
+    assert many["paired"]["a vs b"] == {"only_first_at_1": 11, "only_second_at_1": 0, "mcnemar_exact_p": 0.001}
     with pytest.raises(ValueError, match="same queries"):
         oracle({"a": table([1, 1, 1, 1]), "b": table([1, 1, 1, 1]).iloc[:3]})

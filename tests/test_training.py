@@ -66,6 +66,35 @@ def test_mining_keeps_every_spectrum_and_respects_the_structure_rules(mined, ms2
     assert pq.read_table(saved).column("hard_negatives").to_pylist() == table.column("hard_negatives").to_pylist()
 
 
+def test_model_negatives_add_the_encoders_nearest_wrong_compounds(mined, ms2_table, cli, tiny_model, tmp_path):
+    from benchmarks.training.model_negatives import main as add_model_negatives
+
+    table, _, summary, saved = mined
+    assert cli("embed", "-q", ms2_table, "-o", tmp_path / "emb.parquet", "--model", tiny_model).exit_code == 0
+    add_model_negatives([str(saved), str(tmp_path / "emb.parquet"), "-o", str(tmp_path / "more.parquet"),
+                         "--per-spectrum", "3"])
+    more, provenance, more_summary = load_training_set(str(tmp_path / "more.parquet"), TINY, None)
+    assert more_summary["model_negatives"]["spectra_with_model_negatives"] == table.num_rows
+    assert {k: v for k, v in more_summary.items() if k != "model_negatives"} == summary
+    assert provenance["history"][-1]["parameters"]["model"]["layers"] == 2
+    vectors = np.stack(pq.read_table(tmp_path / "emb.parquet").column("embedding").to_numpy(zero_copy_only=False))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    keys = table.column("compound").to_pylist()
+    prints = np.stack([np.frombuffer(p, np.uint8) for p in table.column("fingerprint").to_pylist()])
+    tanimoto = tanimoto_matrix(prints, prints)
+    for row, (before, after) in enumerate(zip(table.column("hard_negatives").to_pylist(),
+                                              more.column("hard_negatives").to_pylist())):
+        assert after[:len(before)] == before  # the spectral negatives stay, first
+        allowed = [r for r in range(len(keys)) if keys[r] != keys[row] and tanimoto[row, r] < TINY.positive_tanimoto]
+        nearest = sorted(allowed, key=lambda r: -float(vectors[row] @ vectors[r]))[:3]
+        assert set(after) == set(before) | set(nearest)
+    embedded = pq.read_table(tmp_path / "emb.parquet")
+    pq.write_table(embedded.take(np.arange(embedded.num_rows)[::-1]), tmp_path / "reversed.parquet")
+    with pytest.raises(SystemExit) as failure:  # the same spectra in another order: rows would be mismatched
+        add_model_negatives([str(saved), str(tmp_path / "reversed.parquet"), "-o", str(tmp_path / "x.parquet")])
+    assert failure.value.code == 2 and not (tmp_path / "x.parquet").exists()
+
+
 def test_tanimoto_on_packed_bits_matches_rdkit():
     from rdkit import Chem, DataStructs
     from rdkit.Chem import rdFingerprintGenerator
@@ -258,12 +287,15 @@ def test_train_command_writes_an_adapter_that_embed_uses(cli, ms2_table, tiny_mo
     assert metadata["layers"] == 2 and metadata["templates"] == ["msms"]
     assert [s["stage"] for s in metadata["stages"]] == ["supervised"] and metadata["stages"][0]["steps_done"] == 3
     assert len((out / "train_log.tsv").read_text().splitlines()) == 4
+    metadata["base_model"]["trained_on"] = {"name": "reduced copy", "fingerprint": "0" * 64}  # as the lease ships them
+    (out / "llm4ms_adapter.json").write_text(json.dumps(metadata))
     result = cli("train", "-q", tmp_path / "set.parquet", "-o", tmp_path / "next", "--model", tiny_model,
                  "--layers", "2", "--steps", "2", "--batch-size", "4", "--lora-r", "4", "--stage", "simcse",
                  "--init-adapter", out)
     assert result.exit_code == 0, result.stderr
     chain = json.loads((tmp_path / "next" / "llm4ms_adapter.json").read_text())
     assert [s["stage"] for s in chain["stages"]] == ["supervised", "simcse"]
+    assert chain["base_model"] == metadata["base_model"]  # the earlier stage's training file stays on record
     assert chain["stages"][1]["batch_offset"] == 3  # the second stage draws batches the first did not see
     assert json.loads((tmp_path / "next" / "adapter_config.json").read_text())["r"] == 8
     result = cli("train", "-q", tmp_path / "set.parquet", "-o", tmp_path / "timed", "--model", tiny_model,

@@ -50,9 +50,10 @@ def _check_output(output: Path) -> None:
     output_folder(str(output))
 
 
-def _earlier_stages(init_adapter: str | None, resolved, settings: TrainSettings, textualization: dict) -> list:
+def _earlier_stages(init_adapter: str | None, resolved, settings: TrainSettings, textualization: dict) -> tuple:
+    """(the init adapter's stage records, what its earlier stages were trained on if not this backbone's file)"""
     if not init_adapter:
-        return []
+        return [], None
     metadata = read_metadata(Path(init_adapter))
     if metadata is None:
         raise ModelError(f"{init_adapter}: no {METADATA}; --init-adapter takes an adapter made by llm4ms train")
@@ -63,7 +64,7 @@ def _earlier_stages(init_adapter: str | None, resolved, settings: TrainSettings,
     if metadata["textualization"] != textualization:
         raise ModelError(f"{init_adapter}: trained on texts made with other textualization settings",
                          hint="textualize the training spectra as for that adapter")
-    return metadata["stages"]
+    return metadata["stages"], metadata["base_model"].get("trained_on")
 
 
 def train_adapter(source: str, output: str, settings: TrainSettings, model: str, init_adapter: str | None,
@@ -81,7 +82,7 @@ def train_adapter(source: str, output: str, settings: TrainSettings, model: str,
                                                    progress_factory("spectra", "mine pairs") if progress_factory
                                                    else None)
     textualization = provenance["textualization"]
-    earlier = _earlier_stages(init_adapter, resolved, settings, textualization)
+    earlier, trained_on = _earlier_stages(init_adapter, resolved, settings, textualization)
     device = pick_device(device)
     encoder = TrainableEncoder(resolved, settings, init_adapter, device, dtype)
     examples = Examples(table, textualization, settings.augment_profile)
@@ -99,6 +100,8 @@ def train_adapter(source: str, output: str, settings: TrainSettings, model: str,
               "training_set": {"file": tables.file_label(source), "rows": table.num_rows, "summary": summary},
               **{k: v for k, v in result.items() if k != "history"}}
     base = {"name": resolved.name, "fingerprint": resolved.fingerprint}
+    if trained_on:  # stages made on the GPU lease's reduced copy of the file keep saying so
+        base["trained_on"] = trained_on
     metadata = {"llm4ms_version": __version__, "base_model": base,
                 "layers": encoder.layers, "total_layers": encoder.total_layers, "max_length": settings.max_length,
                 "templates": templates, "textualization": textualization, "stages": earlier + [record]}
