@@ -5,7 +5,8 @@
 
 `llm4ms train --save-examples` mines hard negatives by a √I cosine: spectrally close, structurally far
 (Tanimoto < 0.4). An embedding's Recall@1 errors are something else: the library spectra *it* ranks above
-the right compound, mostly analogues (its top-1 Tanimoto is ~0.8). This script embeds nothing itself; it
+the right compound, which that cosine need not find close, and a third of them analogues (Tanimoto 0.4-0.8)
+that it never offers (EI stage 5: benchmarks/RESULTS.md). This script embeds nothing itself; it
 takes the library embedded with the adapter a stage will start from (`llm4ms embed`, same rows in the same
 order) and, per spectrum, adds to its hard negatives the nearest spectra by embedding cosine whose compound
 is neither its own nor a Tanimoto positive (>= the set's positive threshold, as the loss forbids those).
@@ -96,7 +97,7 @@ def main(argv=None):
                "first_model_negative_tanimoto": {"median": round(float(np.median(known)), 4),
                                                  "at_least_0.4": round(float((known >= 0.4).mean()), 4)}
                if len(known) else None}
-    # llm4ms train reads the set's summary from its last step: this one carries the mining's forward.
+    # llm4ms train reads the set's mining summary from its last step, so this step carries it forward.
     step = tables.step_record("benchmarks.training.model_negatives",
                               {**mining, "per_spectrum": args.per_spectrum,
                                "model": tables.model_identity(embedded["model"]),
