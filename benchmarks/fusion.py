@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 
 from llm4ms.index.rerank import Reranker
 from llm4ms.index.search import PrecursorWindow, compound_keys
+from llm4ms.index.store import vectors_of
 from llm4ms.spectra.fields import inchikey_block
 
 from .report import write_json
@@ -23,7 +24,7 @@ KS = (1, 5, 10)
 
 
 def _vectors(table) -> np.ndarray:
-    return np.stack(table.column("embedding").to_numpy(zero_copy_only=False)).astype(np.float32)
+    return vectors_of(table.column("embedding"))
 
 
 def fusion_recall(queries, library, method: str, window: float | None, depth: int) -> dict:

@@ -26,19 +26,16 @@ import pyarrow.parquet as pq
 from llm4ms import tables
 from llm4ms.streams import atomic_output
 from llm4ms.training.examples import TRAINING_SET, check_training_set
+from llm4ms.index.store import vectors_of
 from llm4ms.training.fingerprints import tanimoto_matrix
+from llm4ms.training.sampler import Examples
 
 _BLOCK = 1024
 
 
-def model_negatives(training: pa.Table, vectors: np.ndarray, positive_tanimoto: float, per_spectrum: int):
+def model_negatives(examples: Examples, vectors: np.ndarray, positive_tanimoto: float, per_spectrum: int):
     """(per-row lists of the model's hard negatives, the Tanimoto of each row's first one or NaN)."""
-    compounds = training.column("compound").to_pylist()
-    codes = {c: i for i, c in enumerate(sorted({c for c in compounds if c}))}
-    compound_of = np.array([codes[c] if c else -1 for c in compounds])
-    prints = training.column("fingerprint").to_pylist()
-    known = np.array([p is not None for p in prints])
-    packed = np.stack([np.frombuffer(p, np.uint8) if p is not None else np.zeros(256, np.uint8) for p in prints])
+    compound_of, known, packed = examples.compound_ids, examples.has_print, examples.prints  # no compound: < 0
     vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     chosen, first_tanimoto = [], []
     for start in range(0, len(vectors), _BLOCK):
@@ -82,11 +79,11 @@ def main(argv=None):
     embeddings = pq.read_table(args.embeddings, columns=["id", "embedding"])
     if embeddings.column("id").to_pylist() != training.column("id").to_pylist():
         _fail(f"{args.embeddings}: rows are not the training set's spectra in its order; embed that library")
-    vectors = np.asarray(embeddings.column("embedding").combine_chunks().flatten()).reshape(embeddings.num_rows, -1)
     mining = provenance["history"][-1]["parameters"]
-    added, first = model_negatives(training, vectors.astype(np.float32), mining["positive_tanimoto"],
+    examples = Examples(training, provenance["textualization"])
+    added, first = model_negatives(examples, vectors_of(embeddings.column("embedding")), mining["positive_tanimoto"],
                                    args.per_spectrum)
-    spectral = training.column("hard_negatives").to_pylist()
+    spectral = examples.negatives
     union = [s + [r for r in m if r not in s] for s, m in zip(spectral, added)]
     training = training.set_column(training.column_names.index("hard_negatives"), "hard_negatives",
                                    pa.array(union, pa.list_(pa.int32())))
