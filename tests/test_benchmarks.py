@@ -130,6 +130,35 @@ def test_text_information_scores_as_matchms_and_keeps_the_texts_peaks(cli, work)
     assert result["text set (all peaks equal)"]["recall@1"] <= result["all peaks"]["recall@1"]
 
 
+def test_weighted_texts_keep_the_template_and_change_only_which_peaks(cli, work):
+    # The encoder must read the same kind of text (prefix, highest m/z, strongest first); only the set of
+    # peaks may differ, and it must be the 30 heaviest by m/z^3 * I^0.6 among the peaks above 0.5 %.
+    import numpy as np
+
+    from benchmarks.weighted_text import weighted_texts
+    from llm4ms.spectra.nominal import nominal_mass
+
+    assert cli("textualize", "-q", work / "ei_library.msp", "-o", work / "library.parquet").exit_code == 0
+    library = pq.read_table(work / "library.parquet")
+    rewritten = weighted_texts(library, 3.0, 0.6)
+    assert rewritten.drop_columns(["text"]).equals(library.drop_columns(["text"]))
+    changed = 0
+    for row, text in zip(library.to_pylist(), rewritten.column("text").to_pylist()):
+        mz, intensities = nominal_mass(np.array(row["mz"]), np.array(row["intensities"]))
+        relative = intensities / intensities.max()
+        kept = relative >= 0.005
+        weight = mz[kept] ** 3 * relative[kept] ** 0.6
+        heaviest = set(np.round(mz[kept][np.argsort(-weight, kind="stable")[:30]]).astype(int))
+        head, peaks = text.split(": ")
+        numbers = [int(p) for p in peaks.split()]
+        assert set(numbers) == heaviest
+        strength = dict(zip(np.round(mz[kept]).astype(int), relative[kept]))
+        assert [strength[n] for n in numbers] == sorted((strength[n] for n in numbers), reverse=True)
+        assert head == f"EI highest {max(numbers)} peaks"
+        changed += text != row["text"]
+    assert 0 < changed < library.num_rows
+
+
 def test_oracle_counts_a_query_when_any_method_ranks_it_first():
     import pandas as pd
 
