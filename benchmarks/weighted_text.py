@@ -9,6 +9,7 @@ rule.
 """
 
 import argparse
+import shutil
 import time
 from pathlib import Path
 
@@ -56,21 +57,23 @@ def main(argv=None):
     args.task, args.work = "ei", None
     task, _, queries, library = task_tables(args)
     folder = Path(__file__).parent / "work" / task.name / "weighted-text"
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob("*.parquet"):  # embed_table resumes from an old output; start afresh
-        stale.unlink()
+    # embed_table would resume from a killed run's chunks, which may come from another adapter; and the
+    # rewritten tables still carry the template's textualization record, so they must not outlive this run
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
     encoder = load_encoder("smollm2-135m", args.adapter, "auto", "auto", None, 512, None, {EI})
     truth = [inchikey_block(k) for k in queries.column("inchikey").to_pylist()]
     result = {"task": task.name, "adapter": args.adapter, "model": encoder.record,
               "weighting": {"mz_power": task.mz_power, "intensity_power": task.intensity_power}}
-    for name, rewrite in (("strongest 30 (the template)", lambda t: t),
-                          ("30 weighed most", lambda t: weighted_texts(t, task.mz_power, task.intensity_power))):
+    for slug, name, rewrite in (
+            ("template", "strongest 30 (the template)", lambda t: t),
+            ("weighted", "30 weighed most", lambda t: weighted_texts(t, task.mz_power, task.intensity_power))):
         start = time.perf_counter()
-        slug = "weighted" if "weighed" in name else "template"
         q = embedded(rewrite(queries), folder / f"queries.{slug}.parquet", encoder)
         lib = embedded(rewrite(library), folder / f"library.{slug}.parquet", encoder)
         scores = (q / np.linalg.norm(q, axis=1, keepdims=True)) @ (lib / np.linalg.norm(lib, axis=1, keepdims=True)).T
         result[name] = {**recall(scores, truth, library), "seconds": round(time.perf_counter() - start, 1)}
+    shutil.rmtree(folder)
     write_json(result, args.out)
 
 
