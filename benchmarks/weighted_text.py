@@ -1,16 +1,16 @@
 """Can the shipped EI encoder read a text whose 30 peaks are the ones the weighted cosine weighs most
 (m/z³ · I^0.6) instead of the 30 strongest? `text_information` says that choice keeps what a cosine
 needs (0.739 against 0.710 on the text's peaks); this measures what the trained encoder makes of it
-without retraining: the harness's EI tables are written both ways (the same template, peaks still
-strongest first, only the set differs), embedded with the same adapter and scored by `llm4ms score`'s
-rule.
+without retraining: the harness's EI tables rewritten with the weighted choice (the same template,
+peaks still strongest first, only the set differs) are embedded with the adapter of the harness's own
+embeddings of the template's texts (re-used from its work folder), and both are scored by `llm4ms
+score`'s rule.
 
     python -m benchmarks.weighted_text [--adapter auto] [--threads 2] [--out F.json]
 """
 
 import argparse
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +20,11 @@ import torch
 
 from llm4ms.index.store import vectors_of
 from llm4ms.scoring import inchikey_block
-from llm4ms.steps.embed import embed_table, load_encoder
+from llm4ms.steps.embed import embed_table
 from llm4ms.textualize.settings import DEFAULTS, EI
 from llm4ms.textualize.templates import ei_text
 
+from .methods.llm4ms import Embeddings, Llm4msOptions
 from .report import write_json
 from .text_information import recall, task_tables, weighed_peaks
 
@@ -39,11 +40,9 @@ def weighted_texts(table: pa.Table, mz_power: float, intensity_power: float) -> 
     return table.set_column(table.schema.get_field_index("text"), "text", pa.array(texts, pa.string()))
 
 
-def embedded(table: pa.Table, path: Path, encoder) -> np.ndarray:
-    pq.write_table(table, path)
-    out = path.with_suffix(".emb.parquet")
-    embed_table(str(path), str(out), encoder)
-    return vectors_of(pq.read_table(out, columns=["embedding"]).column("embedding"))
+def vectors(path: Path) -> np.ndarray:
+    found = vectors_of(pq.read_table(path, columns=["embedding"]).column("embedding"))
+    return found / np.linalg.norm(found, axis=1, keepdims=True)
 
 
 def main(argv=None):
@@ -54,25 +53,28 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    args.task, args.work = "ei", None
-    task, _, queries, library = task_tables(args)
-    folder = Path(__file__).parent / "work" / task.name / "weighted-text"
+    task, _, queries, library = task_tables(argparse.Namespace(task="ei", work=None))
+    work = Path(__file__).parent / "work" / task.name
+    # The template's texts are the harness's own embeddings (made once, kept in its work folder); only the
+    # rewritten texts are embedded here, by the same encoder.
+    harness = Embeddings(task, Llm4msOptions(adapter=args.adapter), work)
+    as_trained = {role: harness.get(role)[0] for role in ("queries", "library")}
+    folder = work / "weighted-text"
     # embed_table would resume from a killed run's chunks, which may come from another adapter; and the
     # rewritten tables still carry the template's textualization record, so they must not outlive this run
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    encoder = load_encoder("smollm2-135m", args.adapter, "auto", "auto", None, 512, None, {EI})
+    for role, table in (("queries", queries), ("library", library)):
+        pq.write_table(weighted_texts(table, task.mz_power, task.intensity_power), folder / f"{role}.parquet")
+    encoder = harness.encoder_for(folder / "queries.parquet")
+    weighted = {role: folder / f"{role}.emb.parquet" for role in ("queries", "library")}
+    for role, out in weighted.items():
+        embed_table(str(folder / f"{role}.parquet"), str(out), encoder)
     truth = [inchikey_block(k) for k in queries.column("inchikey").to_pylist()]
     result = {"task": task.name, "adapter": args.adapter, "model": encoder.record,
               "weighting": {"mz_power": task.mz_power, "intensity_power": task.intensity_power}}
-    for slug, name, rewrite in (
-            ("template", "strongest 30 (the template)", lambda t: t),
-            ("weighted", "30 weighed most", lambda t: weighted_texts(t, task.mz_power, task.intensity_power))):
-        start = time.perf_counter()
-        q = embedded(rewrite(queries), folder / f"queries.{slug}.parquet", encoder)
-        lib = embedded(rewrite(library), folder / f"library.{slug}.parquet", encoder)
-        scores = (q / np.linalg.norm(q, axis=1, keepdims=True)) @ (lib / np.linalg.norm(lib, axis=1, keepdims=True)).T
-        result[name] = {**recall(scores, truth, library), "seconds": round(time.perf_counter() - start, 1)}
+    for name, files in (("strongest 30 (the template)", as_trained), ("30 weighed most", weighted)):
+        result[name] = recall(vectors(files["queries"]) @ vectors(files["library"]).T, truth, library)
     shutil.rmtree(folder)
     write_json(result, args.out)
 

@@ -49,7 +49,7 @@ class Embeddings:
         self.encoder = None
         self.index = None  # (index file, seconds to build it): one build serves every llm4ms method of a run
 
-    def _encoder(self, spectra: Path):
+    def encoder_for(self, spectra: Path):
         if self.encoder is None:  # model loading is not part of any timing
             o = self.options
             textualization, templates = _texts(spectra)
@@ -71,7 +71,7 @@ class Embeddings:
         timing = out.with_suffix(".timing.json")
         if not out.exists() or not timing.exists():
             out.parent.mkdir(parents=True, exist_ok=True)
-            encoder = self._encoder(spectra)
+            encoder = self.encoder_for(spectra)
             start = time.perf_counter()
             count, _ = embed_table(str(spectra), str(out), encoder, o.batch_size)
             timing.write_text(json.dumps({"spectra": count, "seconds": time.perf_counter() - start,
