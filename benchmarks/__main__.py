@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from llm4ms.backbone.encoder import DTYPES
+from llm4ms.textualize.settings import PEAK_CHOICES, STRONGEST
 
 from .compare import METHODS, run, save_json
 from .data import TASKS, custom_task
@@ -57,12 +58,13 @@ def compare(args, command: str) -> None:
     if args.slow_queries is not None:
         task = replace(task, slow_queries=args.slow_queries or None)
     options = Llm4msOptions(args.model, args.adapter, args.layers, args.template, args.device, args.batch_size,
-                            args.rerank_depth, args.dtype)
+                            args.rerank_depth, args.dtype, args.peak_choice)
     label = args.label or "-".join(filter(None, [task.name] + ([] if args.model == "smollm2-135m" else
                                                                 [Path(args.model).name]) +
                                                   ([Path(args.adapter).name] if args.adapter != "auto" else []) +
                                                   ([f"L{args.layers}"] if args.layers else []) +
-                                                  ([args.template] if args.template != "auto" else [])))
+                                                  ([args.template] if args.template != "auto" else []) +
+                                                  ([args.peak_choice] if args.peak_choice != STRONGEST else [])))
     out = Path(args.out or HERE / "results" / label)
     work = Path(args.work or HERE / "work" / task.name)
     report = run(task, _methods(args.methods), work, out, options, args.seed,
@@ -96,6 +98,8 @@ def main(argv=None):
                      ", ".join(list(GROUPS) + list(METHODS)))
     cmp.add_argument("--adapter", default="auto", help="As llm4ms embed: a folder, auto (default) or none.")
     cmp.add_argument("--template", default="auto")
+    cmp.add_argument("--peak-choice", choices=sorted(PEAK_CHOICES), default=STRONGEST,
+                     help="As llm4ms textualize: which peaks the EI texts keep (llm4ms methods only).")
     cmp.add_argument("--rerank-depth", type=int, default=50)
     cmp.add_argument("--slow-queries", type=int, help="Queries for slow methods (0: all; default per task).")
     cmp.add_argument("--seed", type=int, default=0)

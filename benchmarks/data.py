@@ -16,7 +16,7 @@ from matchms import Spectrum
 
 from llm4ms.steps.textualize import textualize_files
 from llm4ms.textualize import TextSettings
-from llm4ms.textualize.settings import TEMPLATES_VERSION
+from llm4ms.textualize.settings import STRONGEST, TEMPLATES_VERSION
 
 DATA = Path(os.environ.get("LLM4MS_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "massbank"))
 
@@ -47,20 +47,22 @@ def custom_task(queries: str, library: str, like: str) -> Task:
     return replace(TASKS[like], name="custom", queries=queries, library=library, slow_queries=None)
 
 
-def _cache_name(path: str, template: str) -> str:
+def _cache_name(path: str, template: str, peak_choice: str) -> str:
     stat = Path(path).stat()
     key = f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{template}|{TEMPLATES_VERSION}"
+    if peak_choice != STRONGEST:  # the default keeps the names of the tables made before the choice existed
+        key += f"|{peak_choice}"
     return f"{Path(path).stem}.{template}.{hashlib.sha256(key.encode()).hexdigest()[:12]}.parquet"
 
 
-def spectra_table(path: str, work: Path, template: str = "auto") -> tuple[Path, int]:
-    """The llm4ms spectra table of ``path`` (made once per file version and template), and how many
-    spectra llm4ms rejected."""
-    out = work / "spectra" / _cache_name(path, template)
+def spectra_table(path: str, work: Path, template: str = "auto", peak_choice: str = STRONGEST) -> tuple[Path, int]:
+    """The llm4ms spectra table of ``path`` (made once per file version, template and peak choice), and how
+    many spectra llm4ms rejected."""
+    out = work / "spectra" / _cache_name(path, template, peak_choice)
     rejected_file = out.with_suffix(".rejected")
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-        report = textualize_files([path], str(out), TextSettings(template))
+        report = textualize_files([path], str(out), TextSettings(template, peak_choice=peak_choice))
         rejected_file.write_text("".join(f"{r.source_index + 1}\t{r.reason}\n" for r in report.rejected))
     rejected = rejected_file.read_text().count("\n") if rejected_file.exists() else 0
     return out, rejected

@@ -60,13 +60,6 @@ def rank_profile(peak_lists, top_n: int) -> np.ndarray:
     return profile
 
 
-def weighed_peaks(mz, intensities, params: dict, mz_power: float, intensity_power: float):
-    """The ``top_n`` peaks above the threshold that m/z^a · I^b weighs most, heaviest first."""
-    peaks = select_peaks(mz, intensities, len(mz) or 1, params["threshold"], params["decimals"])
-    heaviest = sorted(peaks, key=lambda peak: (-(peak[0] ** mz_power * peak[1] ** intensity_power), peak[0]))
-    return heaviest[:params["top_n"]]
-
-
 def variants(table, params: dict, resolution: int, profile: np.ndarray | None = None, weighting=(0.0, 1.0)):
     """(name, peak lists, decimals) for every step of textualization; with ``profile`` None it is made
     from these spectra (pass the library's profile when scoring queries). The last row keeps the
@@ -82,7 +75,8 @@ def variants(table, params: dict, resolution: int, profile: np.ndarray | None = 
         profile = rank_profile(text, params["top_n"])
     order = [[(m, profile[r]) for r, (m, _) in enumerate(peaks)] for peaks in text]
     mz_power, intensity_power = weighting
-    weighed = [weighed_peaks(m, i, params, mz_power, intensity_power) for m, i in zip(mz, intensities)]
+    weighed = [select_peaks(m, i, params["top_n"], params["threshold"], params["decimals"], weighting)
+               for m, i in zip(mz, intensities)]
     flat = [[(m, 1.0) for m, _ in peaks] for peaks in text]
     decimals = params["decimals"]
     steps = [("all peaks", full, resolution),

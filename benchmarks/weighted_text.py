@@ -21,22 +21,21 @@ import torch
 from llm4ms.index.store import vectors_of
 from llm4ms.scoring import inchikey_block
 from llm4ms.steps.embed import embed_table
-from llm4ms.textualize.settings import DEFAULTS, EI
-from llm4ms.textualize.templates import ei_text
+from llm4ms.textualize import TextSettings, text_with_params
+from llm4ms.textualize.settings import EI, MZ_WEIGHTED
 
 from .methods.llm4ms import Embeddings, Llm4msOptions
 from .report import write_json
-from .text_information import recall, task_tables, weighed_peaks
+from .text_information import recall, task_tables
 
 
-def weighted_texts(table: pa.Table, mz_power: float, intensity_power: float) -> pa.Table:
-    """``table`` with each text rewritten from the weighted choice of peaks, ordered as the template
-    orders them (strongest first, ties to the lower m/z)."""
-    params = DEFAULTS[EI]
-    texts = []
-    for mz, intensities in zip(table.column("mz").to_pylist(), table.column("intensities").to_pylist()):
-        peaks = weighed_peaks(mz, intensities, params, mz_power, intensity_power)
-        texts.append(ei_text(sorted(peaks, key=lambda peak: (-peak[1], peak[0]))))
+def weighted_texts(table: pa.Table) -> pa.Table:
+    """``table`` with each text rewritten as `llm4ms textualize --peak-choice mz-weighted` writes it, but
+    still under the template's textualization record: the point is to show the encoder a text it was not
+    trained on, which that record would otherwise (rightly) refuse."""
+    params = TextSettings(peak_choice=MZ_WEIGHTED).for_template(EI)
+    texts = [text_with_params(mz, intensities, None, EI, params)[0]
+             for mz, intensities in zip(table.column("mz").to_pylist(), table.column("intensities").to_pylist())]
     return table.set_column(table.schema.get_field_index("text"), "text", pa.array(texts, pa.string()))
 
 
@@ -65,14 +64,14 @@ def main(argv=None):
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     for role, table in (("queries", queries), ("library", library)):
-        pq.write_table(weighted_texts(table, task.mz_power, task.intensity_power), folder / f"{role}.parquet")
+        pq.write_table(weighted_texts(table), folder / f"{role}.parquet")
     encoder = harness.encoder_for(folder / "queries.parquet")
     weighted = {role: folder / f"{role}.emb.parquet" for role in ("queries", "library")}
     for role, out in weighted.items():
         embed_table(str(folder / f"{role}.parquet"), str(out), encoder)
     truth = [inchikey_block(k) for k in queries.column("inchikey").to_pylist()]
     result = {"task": task.name, "adapter": args.adapter, "model": encoder.record,
-              "weighting": {"mz_power": task.mz_power, "intensity_power": task.intensity_power}}
+              "peak_choice": MZ_WEIGHTED}
     for name, files in (("strongest 30 (the template)", as_trained), ("30 weighed most", weighted)):
         result[name] = recall(vectors(files["queries"]) @ vectors(files["library"]).T, truth, library)
     shutil.rmtree(folder)

@@ -130,35 +130,6 @@ def test_text_information_scores_as_matchms_and_keeps_the_texts_peaks(cli, work)
     assert result["text set (all peaks equal)"]["recall@1"] <= result["all peaks"]["recall@1"]
 
 
-def test_weighted_texts_keep_the_template_and_change_only_which_peaks(cli, work):
-    # The encoder must read the same kind of text (prefix, highest m/z, strongest first); only the set of
-    # peaks may differ, and it must be the 30 heaviest by m/z^3 * I^0.6 among the peaks above 0.5 %.
-    import numpy as np
-
-    from benchmarks.weighted_text import weighted_texts
-    from llm4ms.spectra.nominal import nominal_mass
-
-    assert cli("textualize", "-q", work / "ei_library.msp", "-o", work / "library.parquet").exit_code == 0
-    library = pq.read_table(work / "library.parquet")
-    rewritten = weighted_texts(library, 3.0, 0.6)
-    assert rewritten.drop_columns(["text"]).equals(library.drop_columns(["text"]))
-    changed = 0
-    for row, text in zip(library.to_pylist(), rewritten.column("text").to_pylist()):
-        mz, intensities = nominal_mass(np.array(row["mz"]), np.array(row["intensities"]))
-        relative = intensities / intensities.max()
-        kept = relative >= 0.005
-        weight = mz[kept] ** 3 * relative[kept] ** 0.6
-        heaviest = set(np.round(mz[kept][np.argsort(-weight, kind="stable")[:30]]).astype(int))
-        head, peaks = text.split(": ")
-        numbers = [int(p) for p in peaks.split()]
-        assert set(numbers) == heaviest
-        strength = dict(zip(np.round(mz[kept]).astype(int), relative[kept]))
-        assert [strength[n] for n in numbers] == sorted((strength[n] for n in numbers), reverse=True)
-        assert head == f"EI highest {max(numbers)} peaks"
-        changed += text != row["text"]
-    assert 0 < changed < library.num_rows
-
-
 def test_oracle_counts_a_query_when_any_method_ranks_it_first():
     import pandas as pd
 
@@ -178,3 +149,47 @@ def test_oracle_counts_a_query_when_any_method_ranks_it_first():
     assert many["paired"]["a vs b"] == {"only_first_at_1": 11, "only_second_at_1": 0, "mcnemar_exact_p": 0.001}
     with pytest.raises(ValueError, match="same queries"):
         oracle({"a": table([1, 1, 1, 1]), "b": table([1, 1, 1, 1]).iloc[:3]})
+
+
+def test_ensemble_sums_cosines_and_scores_every_combination(cli, work):
+    # Real EI spectra searched against themselves: a member twice ranks as once (a sum of equal cosines),
+    # and a member that knows nothing (the same vector for every spectrum) leaves the other's ranking alone.
+    import numpy as np
+
+    from benchmarks.ensemble import ensemble
+    from benchmarks.text_information import binned, variants
+    from llm4ms.textualize.settings import DEFAULTS, EI
+
+    assert cli("textualize", "-q", work / "ei_library.msp", "-o", work / "library.parquet").exit_code == 0
+    library = pq.read_table(work / "library.parquet")
+    truth = [inchikey_block(k) for k in library.column("inchikey").to_pylist()]
+    _, steps = variants(library, DEFAULTS[EI], 0)
+    cosine = binned(steps[0][1], 0, 3.0, 0.6).toarray()
+    blank = np.ones_like(cosine) / np.sqrt(cosine.shape[1])
+    result = ensemble({"cosine": (cosine, cosine), "again": (cosine, cosine), "blank": (blank, blank)},
+                      truth, library)
+    assert list(result) == ["cosine", "again", "blank", "cosine + again", "cosine + blank", "again + blank",
+                            "cosine + again + blank"]
+    assert result["cosine"]["recall@1"] == 1.0 and result["blank"]["recall@1"] < 0.5
+    assert result["cosine + again"] == result["cosine + blank"] == result["cosine"]
+
+
+def test_retext_rewrites_a_training_set_as_textualize_would_and_train_reads_it(cli, work, capsys):
+    # Only the texts and the textualization record may change, to exactly what `textualize --peak-choice`
+    # writes, and train must still find the mining summary and positives it reads.
+    from benchmarks.training.retext import main as retext
+    from llm4ms.steps.train import load_training_set
+    from llm4ms.training import TrainSettings
+
+    for choice in ("strongest", "mz-weighted"):
+        assert cli("textualize", "-q", work / "ei_library.msp", "-o", work / f"{choice}.parquet",
+                   "--peak-choice", choice).exit_code == 0
+    mined, _, summary = load_training_set(str(work / "strongest.parquet"), TrainSettings(), str(work / "set.parquet"))
+    retext([str(work / "set.parquet"), "--peak-choice", "mz-weighted", "-o", str(work / "weighted.set.parquet")])
+    assert json.loads(capsys.readouterr().out)["texts_changed"] > 0
+    table, provenance, again = load_training_set(str(work / "weighted.set.parquet"), TrainSettings(), None)
+    weighted = pq.read_table(work / "mz-weighted.parquet")
+    assert table.column("text").to_pylist() == weighted.column("text").to_pylist()
+    assert table.drop_columns(["text"]).equals(mined.drop_columns(["text"])) and again == summary
+    assert provenance["textualization"] == json.loads(weighted.schema.metadata[b"llm4ms"])["textualization"]
+    assert provenance["history"][-1]["inputs"] == ["set.parquet"]

@@ -75,6 +75,43 @@ def test_identity_ignores_mode_but_not_settings():
     # The paper's text is integer m/z whatever --decimals says; only msms changes.
     ids = TextSettings(decimals=3).identity()["templates"]
     assert ids["paper-ei"]["decimals"] == 0 and ids["msms"]["decimals"] == 3
+    # The default peak choice keeps the identity the shipped adapters were trained with; the other one
+    # changes only the EI templates', so an EI adapter refuses it and msms texts stay as they were.
+    assert TextSettings(peak_choice="strongest").identity() == TextSettings().identity()
+    weighted = TextSettings(peak_choice="mz-weighted").identity()["templates"]
+    plain = TextSettings().identity()["templates"]
+    assert weighted["ei"] != plain["ei"] and weighted["paper-ei"] != plain["paper-ei"]
+    assert weighted["msms"] == plain["msms"]
+
+
+def test_mz_weighted_choice_keeps_the_heaviest_peaks_in_the_template(cli, data, tmp_path):
+    # Real EI spectra: the same kind of text (prefix, highest m/z, strongest first); only the set of peaks
+    # differs, and it is the 30 heaviest by m/z^3 * I^0.6 among the peaks above 0.5 %.
+    import pyarrow.parquet as pq
+
+    from llm4ms.spectra.nominal import nominal_mass
+
+    for choice in ("strongest", "mz-weighted"):
+        result = cli("textualize", "-q", data / "ei_library.msp", "-o", tmp_path / f"{choice}.parquet",
+                     "--peak-choice", choice)
+        assert result.exit_code == 0, result.stderr
+    strongest, weighted = (pq.read_table(tmp_path / f"{c}.parquet") for c in ("strongest", "mz-weighted"))
+    assert weighted.drop_columns(["text"]).equals(strongest.drop_columns(["text"]))
+    changed = 0
+    for row, text in zip(strongest.to_pylist(), weighted.column("text").to_pylist()):
+        mz, intensities = nominal_mass(np.array(row["mz"]), np.array(row["intensities"]))
+        relative = intensities / intensities.max()
+        kept = relative >= 0.005
+        weight = mz[kept] ** 3 * relative[kept] ** 0.6
+        heaviest = set(np.round(mz[kept][np.argsort(-weight, kind="stable")[:30]]).astype(int))
+        head, peaks = text.split(": ")
+        numbers = [int(p) for p in peaks.split()]
+        assert set(numbers) == heaviest
+        strength = dict(zip(np.round(mz[kept]).astype(int), relative[kept]))
+        assert [strength[n] for n in numbers] == sorted((strength[n] for n in numbers), reverse=True)
+        assert head == f"EI highest {max(numbers)} peaks"
+        changed += text != row["text"]
+    assert 0 < changed < strongest.num_rows
 
 
 def test_tsv_cells_keep_precision_and_stay_one_line():

@@ -333,3 +333,16 @@ def test_train_refuses_what_it_cannot_use(cli, ms2_table, tiny_model, other_tiny
     fails(cli("embed", ms2_table, "-o", tmp_path / "e.parquet", "--model", tiny_model, "--adapter", tmp_path / "a",
               "--layers", "1", "-q"), 5, "trained on the first 2 layers")
     assert not (tmp_path / "b").exists() and not (tmp_path / "e.parquet").exists()
+    # Another text: refused unless asked for, and then the adapter reads the new text and remembers the old.
+    assert cli("textualize", "-q", data / "ms2_library.mgf", "-o", tmp_path / "w.parquet",
+               "--peak-choice", "mz-weighted").exit_code == 0
+    fails(cli("train", tmp_path / "w.parquet", "-o", tmp_path / "b", "--init-adapter", tmp_path / "a", *args), 5,
+          "other textualization settings")
+    assert not (tmp_path / "b").exists()
+    result = cli("train", tmp_path / "w.parquet", "-o", tmp_path / "b", "--init-adapter", tmp_path / "a",
+                 "--new-text", *args)
+    assert result.exit_code == 0, result.stderr
+    moved, before = (json.loads((tmp_path / n / "llm4ms_adapter.json").read_text()) for n in ("b", "a"))
+    assert moved["textualization"] == json.loads(pq.read_schema(tmp_path / "w.parquet").metadata[b"llm4ms"])[
+        "textualization"] != before["textualization"]
+    assert moved["stages"][-1]["moved_from_textualization"] == before["textualization"]

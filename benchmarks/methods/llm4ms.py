@@ -18,6 +18,7 @@ from llm4ms.backbone.encoder import pick_device, pick_dtype
 from llm4ms.index import SearchSettings, build_index
 from llm4ms.steps.embed import embed_table, load_encoder, table_templates
 from llm4ms.steps.search import search_files
+from llm4ms.textualize.settings import STRONGEST
 
 from . import Ranking
 from ..data import spectra_table
@@ -39,6 +40,7 @@ class Llm4msOptions:
     batch_size: int = 16
     rerank_depth: int = 50
     dtype: str = "auto"  # as llm4ms embed: bf16-mixed where the device computes bf16 natively, else float32
+    peak_choice: str = STRONGEST  # as llm4ms textualize --peak-choice
 
 
 class Embeddings:
@@ -60,7 +62,7 @@ class Embeddings:
     def get(self, role: str) -> tuple[Path, dict]:
         """(embeddings file, {"spectra": n, "seconds": s}) for role "queries" or "library"."""
         source = self.task.queries if role == "queries" else self.task.library
-        spectra, _ = spectra_table(source, self.work, self.options.template)
+        spectra, _ = spectra_table(source, self.work, self.options.template, self.options.peak_choice)
         o = self.options
         adapter = choose_adapter(o.adapter, o.model, _texts(spectra)[1])
         adapter = adapter and resolve_adapter(adapter)["fingerprint"]

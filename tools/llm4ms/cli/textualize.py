@@ -2,6 +2,7 @@ import click
 
 from ..spectra import FORMATS
 from ..textualize import AUTO, TEMPLATES, TextSettings
+from ..textualize.settings import PEAK_CHOICES, STRONGEST
 from .common import shown, handles_errors, output_option, progress_factory, quiet_option, report
 
 
@@ -13,16 +14,20 @@ from .common import shown, handles_errors, output_option, progress_factory, quie
 @click.option("--top-n", type=click.IntRange(1), help="Strongest peaks kept [ei and paper-ei 30, msms 20].")
 @click.option("--threshold", type=click.FloatRange(0, 1), help="Minimum relative intensity [0.005].")
 @click.option("--decimals", type=click.IntRange(0, 6), help="m/z decimals in the msms template [1].")
+@click.option("--peak-choice", type=click.Choice(sorted(PEAK_CHOICES)), default=STRONGEST, show_default=True,
+              help="Which peaks EI texts keep: the strongest (the paper's), or those m/z^3 * I^0.6 weighs most, "
+                   "which keeps weak high-m/z peaks (msms texts keep the strongest). An adapter reads only the "
+                   "choice it was trained on.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Input format (default: from name or content).")
 @click.option("--rejected", help="Write rejected spectra (file, position, id, reason) to this TSV.")
 @quiet_option
 @handles_errors("textualize")
-def textualize_command(inputs, output, template, top_n, threshold, decimals, fmt, rejected, quiet):
+def textualize_command(inputs, output, template, top_n, threshold, decimals, peak_choice, fmt, rejected, quiet):
     """Read spectra (MGF, MSP, mzML, matchms JSON, llm4ms Parquet; - for stdin) and write a spectra table
     with one text per spectrum."""
     from ..steps.textualize import textualize_files, write_rejected
 
-    settings = TextSettings(template, top_n, threshold, decimals)
+    settings = TextSettings(template, top_n, threshold, decimals, peak_choice)
     progress = progress_factory(quiet, "spectra", "textualize")(None)
     result = textualize_files(list(inputs), output, settings, fmt, progress)
     progress.close()

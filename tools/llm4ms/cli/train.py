@@ -20,6 +20,9 @@ from .common import handles_errors, progress_factory, quiet_option, report
 @click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Backbone, as for llm4ms embed.")
 @click.option("--init-adapter", type=click.Path(exists=True, file_okay=False),
               help="Start from this adapter merged (the previous stage); the output then holds both.")
+@click.option("--new-text", is_flag=True,
+              help="With --init-adapter: accept a start adapter trained on texts made with other settings (a new "
+                   "--peak-choice, say) and train it on these. The output reads only these; its record keeps the old.")
 @click.option("--layers", type=click.IntRange(1), default=12, show_default=True,
               help="Train and embed with the first N layers.")
 @click.option("--steps", type=click.IntRange(1), default=1000, show_default=True)
@@ -59,7 +62,7 @@ from .common import handles_errors, progress_factory, quiet_option, report
 @click.option("--threads", type=click.IntRange(1), help="CPU threads for torch (default: torch's choice).")
 @quiet_option
 @handles_errors("train")
-def train_command(spectra, output, stage, loss, model, init_adapter, layers, steps, batch_size, lr, lora_r,
+def train_command(spectra, output, stage, loss, model, init_adapter, new_text, layers, steps, batch_size, lr, lora_r,
                   lora_alpha, max_rank, max_length, temperature, augment, augment_profile, positive_tanimoto,
                   negative_tanimoto, seed, checkpoint_every, resume, max_minutes, save_examples, device, dtype,
                   threads, quiet):
@@ -81,7 +84,7 @@ def train_command(spectra, output, stage, loss, model, init_adapter, layers, ste
                              max_minutes=max_minutes, max_rank=max_rank)
     start = time.perf_counter()
     made = train_adapter(spectra, output, settings, model, init_adapter, device, resume, save_examples,
-                         lambda unit, desc: progress_factory(quiet, unit, desc), dtype)
+                         lambda unit, desc: progress_factory(quiet, unit, desc), dtype, new_text)
     result = made["result"]
     summary = made["metadata"]["stages"][-1]["training_set"]["summary"]
     report("train", f"training set: {summary['spectra']} spectra of {summary['compounds']} compounds; "

@@ -27,9 +27,11 @@ class TextualizeReport:
 def textualize_files(inputs: list[str], output: str, settings: TextSettings, fmt: str | None = None,
                      progress=None) -> TextualizeReport:
     report = TextualizeReport()
-    step = tables.step_record("textualize", {"template": settings.template, "top_n": settings.top_n,
-                                             "threshold": settings.threshold, "decimals": settings.decimals},
-                              inputs)
+    parameters = {"template": settings.template, "top_n": settings.top_n, "threshold": settings.threshold,
+                  "decimals": settings.decimals}
+    if settings.peak_choice is not None:
+        parameters["peak_choice"] = settings.peak_choice
+    step = tables.step_record("textualize", parameters, inputs)
     provenance = tables.new_provenance(tables.SPECTRA, step, settings.identity(), None)
     schema = tables.with_provenance(tables.SPECTRA_SCHEMA, provenance)
     seen: dict[str, str] = {}

@@ -50,10 +50,12 @@ def _check_output(output: Path) -> None:
     output_folder(str(output))
 
 
-def _earlier_stages(init_adapter: str | None, resolved, settings: TrainSettings, textualization: dict) -> tuple:
-    """(the init adapter's stage records, what its earlier stages were trained on if not this backbone's file)"""
+def _earlier_stages(init_adapter: str | None, resolved, settings: TrainSettings, textualization: dict,
+                    new_text: bool) -> tuple:
+    """(the init adapter's stage records, what its earlier stages were trained on if not this backbone's file,
+    the textualization it read if this stage moves it to another)"""
     if not init_adapter:
-        return [], None
+        return [], None, None
     metadata = read_metadata(Path(init_adapter))
     if metadata is None:
         raise ModelError(f"{init_adapter}: no {METADATA}; --init-adapter takes an adapter made by llm4ms train")
@@ -61,15 +63,19 @@ def _earlier_stages(init_adapter: str | None, resolved, settings: TrainSettings,
     if metadata["layers"] != settings.layers:
         raise ModelError(f"{init_adapter}: trained on {metadata['layers']} layers, this stage on {settings.layers}",
                          hint=f"use --layers {metadata['layers']}")
+    earlier_text = None
     if metadata["textualization"] != textualization:
-        raise ModelError(f"{init_adapter}: trained on texts made with other textualization settings",
-                         hint="textualize the training spectra as for that adapter")
-    return metadata["stages"], metadata["base_model"].get("trained_on")
+        if not new_text:
+            raise ModelError(f"{init_adapter}: trained on texts made with other textualization settings",
+                             hint="textualize the training spectra as for that adapter, or pass --new-text to "
+                                  "train it on to these texts")
+        earlier_text = metadata["textualization"]
+    return metadata["stages"], metadata["base_model"].get("trained_on"), earlier_text
 
 
 def train_adapter(source: str, output: str, settings: TrainSettings, model: str, init_adapter: str | None,
                   device: str, resume: bool = False, save_examples: str | None = None,
-                  progress_factory=None, dtype: str = "auto") -> dict:
+                  progress_factory=None, dtype: str = "auto", new_text: bool = False) -> dict:
     from ..backbone.encoder import pick_device
     from ..training.loop import train, write_log
     from ..training.model import TrainableEncoder
@@ -82,7 +88,7 @@ def train_adapter(source: str, output: str, settings: TrainSettings, model: str,
                                                    progress_factory("spectra", "mine pairs") if progress_factory
                                                    else None)
     textualization = provenance["textualization"]
-    earlier, trained_on = _earlier_stages(init_adapter, resolved, settings, textualization)
+    earlier, trained_on, earlier_text = _earlier_stages(init_adapter, resolved, settings, textualization, new_text)
     device = pick_device(device)
     encoder = TrainableEncoder(resolved, settings, init_adapter, device, dtype)
     examples = Examples(table, textualization, settings.augment_profile)
@@ -99,6 +105,8 @@ def train_adapter(source: str, output: str, settings: TrainSettings, model: str,
     record = {"stage": settings.stage, "settings": settings.record(), "device": device, "dtype": encoder.dtype,
               "training_set": {"file": tables.file_label(source), "rows": table.num_rows, "summary": summary},
               **{k: v for k, v in result.items() if k != "history"}}
+    if earlier_text is not None:  # the adapter now reads only the new texts; the stages before read these
+        record["moved_from_textualization"] = earlier_text
     base = {"name": resolved.name, "fingerprint": resolved.fingerprint}
     if trained_on:  # stages made on the GPU lease's reduced copy of the file keep saying so
         base["trained_on"] = trained_on

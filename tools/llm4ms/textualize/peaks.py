@@ -1,14 +1,17 @@
-"""Peak selection shared by the templates: bin m/z, drop weak peaks, keep the strongest."""
+"""Peak selection shared by the templates: bin m/z, drop weak peaks, keep the strongest (or those a
+weighting favours)."""
 
 import numpy as np
 
 
-def select_peaks(mz, intensities, top_n: int, threshold: float, decimals: int) -> list[tuple[float, float]]:
+def select_peaks(mz, intensities, top_n: int, threshold: float, decimals: int,
+                 weighting: tuple[float, float] = (0.0, 1.0)) -> list[tuple[float, float]]:
     """(m/z, relative intensity) pairs, strongest first.
 
     m/z is rounded to ``decimals`` first and peaks that fall into one value merge by their maximum, so
-    the text never repeats a number. Ties in intensity go to the lower m/z, which makes the order
-    deterministic.
+    the text never repeats a number. The ``top_n`` kept are those m/z^a · I^b weighs most for
+    ``weighting`` (a, b); the default (0, 1) keeps the strongest. Ties go to the lower m/z, which makes
+    the choice and the order deterministic.
     """
     mz = np.round(np.asarray(mz, dtype=float), decimals)
     intensities = np.asarray(intensities, dtype=float)
@@ -23,7 +26,9 @@ def select_peaks(mz, intensities, top_n: int, threshold: float, decimals: int) -
     relative = merged / top
     keep = relative >= threshold
     values, relative = values[keep], relative[keep]
-    order = np.lexsort((values, -relative))[:top_n]
+    mz_power, intensity_power = weighting
+    chosen = np.lexsort((values, -(values ** mz_power * relative ** intensity_power)))[:top_n]
+    order = chosen[np.lexsort((values[chosen], -relative[chosen]))]
     return [(float(values[i]), float(relative[i])) for i in order]
 
 

@@ -9,6 +9,13 @@ MSMS = "msms"
 TEMPLATES = (EI, PAPER_EI, MSMS)
 EI_TEMPLATES = (EI, PAPER_EI)
 
+# Which peaks a text keeps: the strongest (the paper's choice), or those the EI weighted cosine weighs
+# most, m/z^3 · I^0.6 (Stein & Scott 1994): weak high-m/z peaks carry the molecular-ion region, and the
+# 30 strongest lose them (benchmarks/RESULTS.md, "What the text keeps"). MS/MS texts keep the strongest.
+STRONGEST = "strongest"
+MZ_WEIGHTED = "mz-weighted"
+PEAK_CHOICES = {STRONGEST: (0.0, 1.0), MZ_WEIGHTED: (3.0, 0.6)}
+
 # Bumped whenever a template's text changes, so vectors of old texts are refused, not mixed.
 TEMPLATES_VERSION = 2
 
@@ -29,6 +36,7 @@ class TextSettings:
     top_n: int | None = None
     threshold: float | None = None
     decimals: int | None = None
+    peak_choice: str | None = None
 
     def for_template(self, name: str) -> dict:
         params = dict(DEFAULTS[name])
@@ -38,6 +46,10 @@ class TextSettings:
             params["threshold"] = self.threshold
         if self.decimals is not None and name not in EI_TEMPLATES:  # EI texts are unit mass by definition
             params["decimals"] = self.decimals
+        # Recorded only when not the default, so texts of the strongest peaks keep the identity the shipped
+        # adapters were trained with, and an adapter refuses texts of the other choice.
+        if self.peak_choice not in (None, STRONGEST) and name in EI_TEMPLATES:
+            params["peak_choice"] = self.peak_choice
         return params
 
     def identity(self) -> dict:

@@ -1,7 +1,7 @@
 """The templates. Each is a pure function of peaks (and precursor) to text."""
 
 from .peaks import format_mz, select_peaks
-from .settings import AUTO, EI, MSMS, PAPER_EI, TextSettings
+from .settings import AUTO, EI, MSMS, PAPER_EI, PEAK_CHOICES, STRONGEST, TextSettings
 
 PAPER_PREFIX = "Instruction: This is a mass spectra:  Key Peaks: "
 
@@ -44,7 +44,8 @@ def textualize(mz, intensities, precursor_mz: float | None, template: str, setti
 
 def text_with_params(mz, intensities, precursor_mz: float | None, template: str, params: dict):
     """``textualize`` with the template's parameters as recorded in a table's textualization identity."""
-    peaks = select_peaks(mz, intensities, params["top_n"], params["threshold"], params["decimals"])
+    peaks = select_peaks(mz, intensities, params["top_n"], params["threshold"], params["decimals"],
+                         PEAK_CHOICES[params.get("peak_choice", STRONGEST)])
     if not peaks:
         return None, "no peak above the relative-intensity threshold"
     if template == EI:
