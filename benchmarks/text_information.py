@@ -90,16 +90,22 @@ def variants(table, params: dict, resolution: int, profile: np.ndarray | None = 
                               f"with intensities", weighed, decimals)]
 
 
-def recall(scores: np.ndarray, truth: list, library) -> dict:
-    """Recall@k of a query × library score matrix by `llm4ms score`'s rule; -inf marks a spectrum that is not
-    a candidate (outside the precursor window, or the query itself)."""
+def ranks(scores: np.ndarray, truth: list, library) -> dict:
+    """Query row → rank of its compound (None beyond the best 200 spectra) in a query × library score matrix,
+    by `llm4ms score`'s rule; -inf marks a spectrum that is not a candidate (outside the precursor window,
+    or the query itself)."""
     ids, inchikeys = library.column("id").to_pylist(), library.column("inchikey").to_pylist()
     hits = {}
     for q, row in enumerate(scores):
         rows, values = best_rows(row)  # 200 spectra: enough for 10 distinct compounds
         hits[q] = [(ids[r], inchikeys[r]) for r, value in zip(rows, values) if np.isfinite(value)]
-    ranks = compound_ranks(hits, dict(enumerate(truth)))
-    return {name: round(value, 4) for name, value in recall_at_k(ranks.values(), KS).items()}
+    return compound_ranks(hits, dict(enumerate(truth)))
+
+
+def recall(scores: np.ndarray, truth: list, library) -> dict:
+    """Recall@k of a query × library score matrix (see ``ranks``)."""
+    found = ranks(scores, truth, library)
+    return {name: round(value, 4) for name, value in recall_at_k(found.values(), KS).items()}
 
 
 def measure(queries, library, template: str, resolution: int, mz_power: float, intensity_power: float,

@@ -7,26 +7,28 @@ embeddings of the template's texts (re-used from its work folder), and both are 
 score`'s rule.
 
     python -m benchmarks.weighted_text [--adapter auto] [--threads 2] [--out F.json]
+
+It also scores both texts together (the two cosines summed): what one encoder gains from reading each
+spectrum both ways.
 """
 
 import argparse
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from llm4ms.index.store import vectors_of
 from llm4ms.scoring import inchikey_block
 from llm4ms.steps.embed import embed_table
 from llm4ms.textualize import TextSettings, text_with_params
 from llm4ms.textualize.settings import EI, MZ_WEIGHTED
 
 from .methods.llm4ms import Embeddings, Llm4msOptions
+from .ensemble import ensemble, vectors
 from .report import write_json
-from .text_information import recall, task_tables
+from .text_information import task_tables
 
 
 def weighted_texts(table: pa.Table) -> pa.Table:
@@ -37,11 +39,6 @@ def weighted_texts(table: pa.Table) -> pa.Table:
     texts = [text_with_params(mz, intensities, None, EI, params)[0]
              for mz, intensities in zip(table.column("mz").to_pylist(), table.column("intensities").to_pylist())]
     return table.set_column(table.schema.get_field_index("text"), "text", pa.array(texts, pa.string()))
-
-
-def vectors(path: Path) -> np.ndarray:
-    found = vectors_of(pq.read_table(path, columns=["embedding"]).column("embedding"))
-    return found / np.linalg.norm(found, axis=1, keepdims=True)
 
 
 def main(argv=None):
@@ -72,8 +69,10 @@ def main(argv=None):
     truth = [inchikey_block(k) for k in queries.column("inchikey").to_pylist()]
     result = {"task": task.name, "adapter": args.adapter, "model": encoder.record,
               "peak_choice": MZ_WEIGHTED}
-    for name, files in (("strongest 30 (the template)", as_trained), ("30 weighed most", weighted)):
-        result[name] = recall(vectors(files["queries"]) @ vectors(files["library"]).T, truth, library)
+    # "both": this one encoder reading each spectrum both ways, its two cosines summed
+    members = {name: (vectors(files["queries"]), vectors(files["library"]))
+               for name, files in (("strongest 30 (the template)", as_trained), ("30 weighed most", weighted))}
+    result.update(ensemble(members, truth, library)[0])
     shutil.rmtree(folder)
     write_json(result, args.out)
 

@@ -166,8 +166,9 @@ def test_ensemble_sums_cosines_and_scores_every_combination(cli, work):
     _, steps = variants(library, DEFAULTS[EI], 0)
     cosine = binned(steps[0][1], 0, 3.0, 0.6).toarray()
     blank = np.ones_like(cosine) / np.sqrt(cosine.shape[1])
-    result = ensemble({"cosine": (cosine, cosine), "again": (cosine, cosine), "blank": (blank, blank)},
-                      truth, library)
+    result, found = ensemble({"cosine": (cosine, cosine), "again": (cosine, cosine), "blank": (blank, blank)},
+                             truth, library)
+    assert set(found["cosine"].values()) == {1}
     assert list(result) == ["cosine", "again", "blank", "cosine + again", "cosine + blank", "again + blank",
                             "cosine + again + blank"]
     assert result["cosine"]["recall@1"] == 1.0 and result["blank"]["recall@1"] < 0.5
