@@ -58,13 +58,14 @@ def compare(args, command: str) -> None:
     if args.slow_queries is not None:
         task = replace(task, slow_queries=args.slow_queries or None)
     options = Llm4msOptions(args.model, args.adapter, args.layers, args.template, args.device, args.batch_size,
-                            args.rerank_depth, args.dtype, args.peak_choice)
+                            args.rerank_depth, args.dtype, args.peak_choice, args.also_peak_choice)
     label = args.label or "-".join(filter(None, [task.name] + ([] if args.model == "smollm2-135m" else
                                                                 [Path(args.model).name]) +
                                                   ([Path(args.adapter).name] if args.adapter != "auto" else []) +
                                                   ([f"L{args.layers}"] if args.layers else []) +
                                                   ([args.template] if args.template != "auto" else []) +
-                                                  ([args.peak_choice] if args.peak_choice != STRONGEST else [])))
+                                                  ([args.peak_choice] if args.peak_choice != STRONGEST else []) +
+                                                  ([f"also-{args.also_peak_choice}"] if args.also_peak_choice else [])))
     out = Path(args.out or HERE / "results" / label)
     work = Path(args.work or HERE / "work" / task.name)
     report = run(task, _methods(args.methods), work, out, options, args.seed,
@@ -100,6 +101,8 @@ def main(argv=None):
     cmp.add_argument("--template", default="auto")
     cmp.add_argument("--peak-choice", choices=sorted(PEAK_CHOICES), default=STRONGEST,
                      help="As llm4ms textualize: which peaks the EI texts keep (llm4ms methods only).")
+    cmp.add_argument("--also-peak-choice", choices=sorted(PEAK_CHOICES),
+                     help="As llm4ms embed: a second text view beside the first (llm4ms methods only).")
     cmp.add_argument("--rerank-depth", type=int, default=50)
     cmp.add_argument("--slow-queries", type=int, help="Queries for slow methods (0: all; default per task).")
     cmp.add_argument("--seed", type=int, default=0)

@@ -80,6 +80,33 @@ def test_embeddings_are_normalised_and_deterministic(cli, ei, tiny_model):
     assert (ei / "again.index").read_bytes() == (ei / "library.index").read_bytes()
 
 
+def test_a_second_text_view_sits_beside_the_first_and_is_never_mixed_with_single_vectors(cli, ei, tiny_model):
+    # Each half is that text's own embedding scaled by 1/sqrt(2), so the product of two such vectors is the
+    # mean of the two texts' cosines; search refuses to compare them with single-view vectors.
+    import numpy as np
+
+    def vectors(path):
+        return np.asarray(pq.read_table(path).column("embedding").to_pylist(), dtype=np.float32)
+
+    assert cli("textualize", "-q", ei / "ei_queries.msp", "-o", ei / "weighted.parquet",
+               "--peak-choice", "mz-weighted").exit_code == 0
+    assert cli("embed", "-q", ei / "weighted.parquet", "-o", ei / "weighted.emb.parquet", "--model",
+               tiny_model).exit_code == 0
+    result = cli("embed", "-q", ei / "queries.parquet", "-o", ei / "both.emb.parquet", "--model", tiny_model,
+                 "--also-peak-choice", "mz-weighted")
+    assert result.exit_code == 0, result.stderr
+    both, first, second = (vectors(ei / f"{n}.emb.parquet") for n in ("both", "queries", "weighted"))
+    assert both.shape == (12, 64) and np.allclose(np.linalg.norm(both, axis=1), 1, atol=1e-5)
+    assert np.allclose(both[:, :32] * np.sqrt(2), first, atol=1e-5)
+    assert np.allclose(both[:, 32:] * np.sqrt(2), second, atol=1e-5)
+    assert not np.allclose(first, second, atol=1e-3)  # the bundled EI queries do have other texts that way
+    record = provenance(ei / "both.emb.parquet")["model"]
+    assert record["dim"] == 64 and record["also_peak_choice"] == "mz-weighted"
+    result = cli("search", ei / "both.emb.parquet", ei / "library.index", "-o", ei / "hits.tsv")
+    assert result.exit_code == 4 and "also from mz-weighted texts" in result.stderr
+    assert not (ei / "hits.tsv").exists()
+
+
 def test_search_tsv_spectrum_grouping_and_window(cli, work, tiny_model):
     for role in ("library", "queries"):
         cli("textualize", "-q", work / f"ms2_{role}.mgf", "-o", work / f"{role}.parquet")

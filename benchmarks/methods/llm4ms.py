@@ -41,6 +41,7 @@ class Llm4msOptions:
     rerank_depth: int = 50
     dtype: str = "auto"  # as llm4ms embed: bf16-mixed where the device computes bf16 natively, else float32
     peak_choice: str = STRONGEST  # as llm4ms textualize --peak-choice
+    also_peak_choice: str | None = None  # as llm4ms embed --also-peak-choice
 
 
 class Embeddings:
@@ -68,14 +69,16 @@ class Embeddings:
         adapter = adapter and resolve_adapter(adapter)["fingerprint"]
         dtype = pick_dtype(o.dtype, pick_device(o.device))
         # float32 keys stay as they were before --dtype existed, so earlier embeddings are re-used.
-        key = json.dumps([spectra.name, o.model, adapter, o.layers] + ([dtype] if dtype != "float32" else []))
+        key = json.dumps([spectra.name, o.model, adapter, o.layers] + ([dtype] if dtype != "float32" else []) +
+                         ([o.also_peak_choice] if o.also_peak_choice else []))
         out = self.work / "embeddings" / f"{spectra.stem}.{hashlib.sha256(key.encode()).hexdigest()[:12]}.emb.parquet"
         timing = out.with_suffix(".timing.json")
         if not out.exists() or not timing.exists():
             out.parent.mkdir(parents=True, exist_ok=True)
             encoder = self.encoder_for(spectra)
             start = time.perf_counter()
-            count, _ = embed_table(str(spectra), str(out), encoder, o.batch_size)
+            count, _ = embed_table(str(spectra), str(out), encoder, o.batch_size,
+                                   also_peak_choice=o.also_peak_choice)
             timing.write_text(json.dumps({"spectra": count, "seconds": time.perf_counter() - start,
                                           "device": encoder.device, "dtype": encoder.dtype}))
         return out, json.loads(timing.read_text())

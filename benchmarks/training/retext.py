@@ -20,19 +20,8 @@ import pyarrow.parquet as pq
 from llm4ms import tables
 from llm4ms.streams import atomic_output
 from llm4ms.textualize import text_with_params
-from llm4ms.textualize.settings import EI_TEMPLATES, PEAK_CHOICES, STRONGEST
+from llm4ms.textualize.settings import PEAK_CHOICES, with_peak_choice
 from llm4ms.training.examples import TRAINING_SET
-
-
-def with_peak_choice(identity: dict, choice: str) -> dict:
-    """The table's textualization record with only the EI templates' peak choice changed (recorded, as
-    `TextSettings` records it, only when not the default)."""
-    new = json.loads(json.dumps(identity))
-    for name in EI_TEMPLATES:
-        new["templates"][name].pop("peak_choice", None)
-        if choice != STRONGEST:
-            new["templates"][name]["peak_choice"] = choice
-    return new
 
 
 def retext(table: pa.Table, provenance: dict, choice: str, source: str) -> tuple[pa.Table, dict]:

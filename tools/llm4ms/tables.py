@@ -106,15 +106,16 @@ def describe_model(model: dict | None) -> str:
     adapter = model.get("adapter")
     text = f"{model.get('name')} [{model.get('fingerprint', '')[:12]}], layers={model.get('layers')}, " \
            f"pooling={model.get('pooling')}"
-    return text + (f", adapter {adapter.get('name')} [{adapter.get('fingerprint', '')[:12]}]" if adapter
-                   else ", no adapter")
+    text += (f", adapter {adapter.get('name')} [{adapter.get('fingerprint', '')[:12]}]" if adapter
+             else ", no adapter")
+    return text + (f", also from {model['also_peak_choice']} texts" if model.get("also_peak_choice") else "")
 
 
 def model_identity(model: dict | None) -> dict | None:
     """The parts of a model record that change the vectors (not device, dtype or batch size)."""
     if model is None:
         return None
-    keys = ("fingerprint", "layers", "pooling", "max_length", "dim")
+    keys = ("fingerprint", "layers", "pooling", "max_length", "dim", "also_peak_choice")
     identity = {k: model.get(k) for k in keys}
     adapter = model.get("adapter")
     identity["adapter"] = adapter.get("fingerprint") if adapter else None
@@ -127,7 +128,7 @@ def require_same_space(first: dict, first_name: str, second: dict, second_name: 
         raise IncompatibleError(
             f"{first_name} was embedded with {describe_model(first['model'])}, but {second_name} with "
             f"{describe_model(second['model'])}",
-            hint="embed both with the same --model, --adapter and --layers")
+            hint="embed both with the same --model, --adapter, --layers and --also-peak-choice")
     if first["textualization"] != second["textualization"]:
         raise IncompatibleError(
             f"{first_name} was textualized with {json.dumps(first['textualization'], sort_keys=True)}, but "

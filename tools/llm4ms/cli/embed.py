@@ -4,6 +4,7 @@ import click
 
 from ..backbone import DEFAULT_MODEL
 from ..backbone.encoder import DTYPES
+from ..textualize.settings import PEAK_CHOICES
 from .common import shown, handles_errors, output_option, progress_factory, quiet_option, report
 
 
@@ -23,14 +24,18 @@ from .common import shown, handles_errors, output_option, progress_factory, quie
 @click.option("--layers", type=click.IntRange(1),
               help="Use only the first N transformer layers (default: all, or the depth the adapter was trained at).")
 @click.option("--max-length", type=click.IntRange(8), default=512, show_default=True, help="Tokens per text.")
+@click.option("--also-peak-choice", type=click.Choice(sorted(PEAK_CHOICES)),
+              help="Also embed each EI spectrum from the text this peak choice writes, and store both vectors side "
+                   "by side: twice the time and dimensions; search then scores the mean of the two cosines. Embed "
+                   "queries and library alike.")
 @click.option("--threads", type=click.IntRange(1), help="CPU threads for torch (default: torch's choice).")
 @click.option("--chunk-rows", type=click.IntRange(1), default=1024, show_default=True,
               help="Spectra per chunk: each finished chunk is kept, so the same command after a kill carries on "
                    "from the last one.")
 @quiet_option
 @handles_errors("embed")
-def embed_command(spectra, output, model, adapter, device, dtype, batch_size, layers, max_length, threads, chunk_rows,
-                  quiet):
+def embed_command(spectra, output, model, adapter, device, dtype, batch_size, layers, max_length, also_peak_choice,
+                  threads, chunk_rows, quiet):
     """Embed the texts of a spectra table (- for stdin) with the LLM2Vec encoder."""
     from ..steps.embed import embed_table, load_encoder
 
@@ -43,7 +48,7 @@ def embed_command(spectra, output, model, adapter, device, dtype, batch_size, la
                                  lambda textualization, templates: load_encoder(model, adapter, device, dtype, layers,
                                                                                 max_length, textualization, templates),
                                  batch_size, chunk_rows, progress_factory(quiet, "spectra", "embed"),
-                                 warn=lambda message: report("embed", message))
+                                 warn=lambda message: report("embed", message), also_peak_choice=also_peak_choice)
     seconds = time.perf_counter() - start
     if encoder.truncated:
         report("embed", f"warning: {encoder.truncated} texts were longer than --max-length {max_length} tokens "

@@ -2,6 +2,7 @@
 
 import contextlib
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -13,6 +14,8 @@ from ..backbone.cache import file_digest
 from ..errors import InputError, Llm4msError
 from ..resume import ChunkStore, resume_folder
 from ..streams import atomic_output, display_name, input_path, output_folder
+from ..textualize import text_with_params
+from ..textualize.settings import with_peak_choice
 
 
 def load_encoder(model: str, adapter: str | None, device: str, dtype: str, layers: int | None,
@@ -38,10 +41,16 @@ def table_templates(path) -> set[str]:
 
 
 def embed_table(source: str, output: str, encoder, batch_size: int = 16, chunk_rows: int = 1024,
-                progress_factory=None, warn=None) -> tuple[int, SpectrumEncoder]:
+                progress_factory=None, warn=None, also_peak_choice: str | None = None) -> tuple[int, SpectrumEncoder]:
     """``encoder`` is a SpectrumEncoder, or a callable making one from the table's textualization and
     templates: it is called only once the input has been checked, so a wrong file fails in a second, not
     after loading a model.
+
+    With ``also_peak_choice`` each spectrum is embedded a second time from the text that peak choice
+    writes (EI templates; other rows repeat their text), and the two unit vectors are stored side by side,
+    scaled by 1/√2: still a unit vector, whose inner product with another such is the mean of the two
+    texts' cosines. The model record says so (``also_peak_choice``, twice the ``dim``), so search refuses
+    to mix such vectors with single ones.
 
     Every ``chunk_rows`` spectra are kept in a resume folder beside ``output`` (not for stdout) as they are
     done, and the output is assembled from them at the end: the same command after a kill carries on from
@@ -58,17 +67,21 @@ def embed_table(source: str, output: str, encoder, batch_size: int = 16, chunk_r
         parquet = tables.open_parquet(path)
         total = parquet.metadata.num_rows
         record = encoder.record
+        second = None
+        if also_peak_choice is not None:
+            second = with_peak_choice(provenance["textualization"], also_peak_choice)["templates"]
+            record = {**record, "dim": 2 * record["dim"], "also_peak_choice": also_peak_choice}
         step = tables.step_record("embed", {"model": record["name"], "adapter": (record["adapter"] or {}).get("name"),
                                             "layers": record["layers"], "max_length": record["max_length"],
                                             "device": encoder.device, "batch_size": batch_size,
-                                            "dtype": encoder.dtype}, [source])
+                                            "dtype": encoder.dtype, "also_peak_choice": also_peak_choice}, [source])
         out_provenance = tables.new_provenance(tables.EMBEDDINGS, step, provenance["textualization"],
-                                               encoder.record, provenance["history"])
-        schema = tables.with_provenance(tables.embeddings_schema(encoder.record["dim"]), out_provenance)
-        progress = progress_factory(total) if progress_factory else None
+                                               record, provenance["history"])
+        schema = tables.with_provenance(tables.embeddings_schema(record["dim"]), out_provenance)
+        progress = progress_factory(total * (2 if second else 1)) if progress_factory else None
 
         def embedded(batch, offset):
-            return _embed_chunk(batch, offset, name, encoder, schema, batch_size, progress)
+            return _embed_chunk(batch, offset, name, encoder, schema, batch_size, progress, second)
 
         if folder is None:
             done = _write(output, schema, (embedded(batch, offset) for _, offset, batch in
@@ -114,7 +127,7 @@ def _chunks(parquet, chunk_rows):
         offset += batch.num_rows
 
 
-def _embed_chunk(batch, offset, name, encoder, schema, batch_size, progress) -> pa.Table:
+def _embed_chunk(batch, offset, name, encoder, schema, batch_size, progress, second=None) -> pa.Table:
     texts = batch.column("text").to_pylist()
     missing = [i for i, t in enumerate(texts) if not t]
     if missing:
@@ -122,8 +135,19 @@ def _embed_chunk(batch, offset, name, encoder, schema, batch_size, progress) -> 
         raise InputError(f"{name}: spectrum {offset + missing[0] + 1} ({ident}): empty text",
                          hint="re-run llm4ms textualize")
     vectors = encoder.encode(texts, batch_size, progress)
-    embedding = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), encoder.record["dim"])
+    if second is not None:
+        vectors = np.hstack([vectors, encoder.encode(_second_texts(batch, texts, second), batch_size, progress)])
+        vectors *= np.float32(np.sqrt(0.5))
+    embedding = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1])
     return pa.Table.from_batches([batch]).append_column(schema.field("embedding"), embedding).cast(schema)
+
+
+def _second_texts(batch, texts: list[str], params: dict) -> list[str]:
+    """The texts ``params`` (template → settings) write from the rows' own peaks; a row they cannot write
+    (only a stricter setting could refuse what the first one wrote) keeps its first text."""
+    columns = (batch.column(c).to_pylist() for c in ("mz", "intensities", "precursor_mz", "template"))
+    return [text_with_params(mz, intensities, precursor, template, params[template])[0] or text
+            for text, mz, intensities, precursor, template in zip(texts, *columns)]
 
 
 def _write(output: str, schema, tables_in_order) -> int:

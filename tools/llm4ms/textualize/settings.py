@@ -1,5 +1,6 @@
 """Textualization settings and their identity, which search compares between queries and library."""
 
+import json
 from dataclasses import dataclass
 
 AUTO = "auto"
@@ -57,3 +58,14 @@ class TextSettings:
         it, since ``auto`` and an explicit template write the same text for the spectra they share."""
         return {"templates_version": TEMPLATES_VERSION,
                 "templates": {name: self.for_template(name) for name in TEMPLATES}}
+
+
+def with_peak_choice(identity: dict, choice: str) -> dict:
+    """A textualization identity with only the EI templates' peak choice changed, recorded as
+    ``TextSettings`` records it (only when not the default)."""
+    new = json.loads(json.dumps(identity))
+    for name in EI_TEMPLATES:
+        new["templates"][name].pop("peak_choice", None)
+        if choice != STRONGEST:
+            new["templates"][name]["peak_choice"] = choice
+    return new
