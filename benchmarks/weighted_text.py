@@ -22,8 +22,8 @@ import torch
 
 from llm4ms.scoring import inchikey_block
 from llm4ms.steps.embed import embed_table
-from llm4ms.textualize import TextSettings, text_with_params
-from llm4ms.textualize.settings import EI, MZ_WEIGHTED
+from llm4ms.textualize import TextSettings, texts_of_rows
+from llm4ms.textualize.settings import MZ_WEIGHTED
 
 from .methods.llm4ms import Embeddings, Llm4msOptions
 from .ensemble import ensemble, vectors
@@ -35,9 +35,7 @@ def weighted_texts(table: pa.Table) -> pa.Table:
     """``table`` with each text rewritten as `llm4ms textualize --peak-choice mz-weighted` writes it, but
     still under the template's textualization record: the point is to show the encoder a text it was not
     trained on, which that record would otherwise (rightly) refuse."""
-    params = TextSettings(peak_choice=MZ_WEIGHTED).for_template(EI)
-    texts = [text_with_params(mz, intensities, None, EI, params)[0]
-             for mz, intensities in zip(table.column("mz").to_pylist(), table.column("intensities").to_pylist())]
+    texts = [text for text, _ in texts_of_rows(table, TextSettings(peak_choice=MZ_WEIGHTED).identity()["templates"])]
     return table.set_column(table.schema.get_field_index("text"), "text", pa.array(texts, pa.string()))
 
 

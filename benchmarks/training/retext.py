@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from llm4ms import tables
 from llm4ms.streams import atomic_output
-from llm4ms.textualize import text_with_params
+from llm4ms.textualize import texts_of_rows
 from llm4ms.textualize.settings import PEAK_CHOICES, with_peak_choice
 from llm4ms.training.examples import TRAINING_SET
 
@@ -27,9 +27,7 @@ from llm4ms.training.examples import TRAINING_SET
 def retext(table: pa.Table, provenance: dict, choice: str, source: str) -> tuple[pa.Table, dict]:
     identity = with_peak_choice(provenance["textualization"], choice)
     texts = []
-    columns = [table.column(name).to_pylist() for name in ("mz", "intensities", "precursor_mz", "template")]
-    for row, (mz, intensities, precursor, template) in enumerate(zip(*columns)):
-        text, problem = text_with_params(mz, intensities, precursor, template, identity["templates"][template])
+    for row, (text, problem) in enumerate(texts_of_rows(table, identity["templates"])):
         if text is None:  # the old settings wrote it, so only a stricter threshold can get here
             raise SystemExit(f"row {row} ({table.column('id')[row]}): {problem}")
         texts.append(text)

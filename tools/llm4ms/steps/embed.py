@@ -14,7 +14,7 @@ from ..backbone.cache import file_digest
 from ..errors import InputError, Llm4msError
 from ..resume import ChunkStore, resume_folder
 from ..streams import atomic_output, display_name, input_path, output_folder
-from ..textualize import text_with_params
+from ..textualize import texts_of_rows
 from ..textualize.settings import with_peak_choice
 
 
@@ -145,9 +145,7 @@ def _embed_chunk(batch, offset, name, encoder, schema, batch_size, progress, sec
 def _second_texts(batch, texts: list[str], params: dict) -> list[str]:
     """The texts ``params`` (template → settings) write from the rows' own peaks; a row they cannot write
     (only a stricter setting could refuse what the first one wrote) keeps its first text."""
-    columns = (batch.column(c).to_pylist() for c in ("mz", "intensities", "precursor_mz", "template"))
-    return [text_with_params(mz, intensities, precursor, template, params[template])[0] or text
-            for text, mz, intensities, precursor, template in zip(texts, *columns)]
+    return [second or text for text, (second, _) in zip(texts, texts_of_rows(batch, params))]
 
 
 def _write(output: str, schema, tables_in_order) -> int:

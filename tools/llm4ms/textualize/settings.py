@@ -1,6 +1,5 @@
 """Textualization settings and their identity, which search compares between queries and library."""
 
-import json
 from dataclasses import dataclass
 
 AUTO = "auto"
@@ -47,11 +46,7 @@ class TextSettings:
             params["threshold"] = self.threshold
         if self.decimals is not None and name not in EI_TEMPLATES:  # EI texts are unit mass by definition
             params["decimals"] = self.decimals
-        # Recorded only when not the default, so texts of the strongest peaks keep the identity the shipped
-        # adapters were trained with, and an adapter refuses texts of the other choice.
-        if self.peak_choice not in (None, STRONGEST) and name in EI_TEMPLATES:
-            params["peak_choice"] = self.peak_choice
-        return params
+        return _with_choice(name, params, self.peak_choice)
 
     def identity(self) -> dict:
         """What determines the text of a spectrum under either template; the mode itself is not part of
@@ -60,12 +55,17 @@ class TextSettings:
                 "templates": {name: self.for_template(name) for name in TEMPLATES}}
 
 
+def _with_choice(name: str, params: dict, choice: str | None) -> dict:
+    """``params`` of template ``name`` with ``choice`` recorded: only for EI templates and only when not the
+    default, so texts of the strongest peaks keep the identity the shipped adapters were trained with, and
+    an adapter refuses texts of the other choice."""
+    params = {key: value for key, value in params.items() if key != "peak_choice"}
+    if choice not in (None, STRONGEST) and name in EI_TEMPLATES:
+        params["peak_choice"] = choice
+    return params
+
+
 def with_peak_choice(identity: dict, choice: str) -> dict:
-    """A textualization identity with only the EI templates' peak choice changed, recorded as
-    ``TextSettings`` records it (only when not the default)."""
-    new = json.loads(json.dumps(identity))
-    for name in EI_TEMPLATES:
-        new["templates"][name].pop("peak_choice", None)
-        if choice != STRONGEST:
-            new["templates"][name]["peak_choice"] = choice
-    return new
+    """A textualization identity with only the EI templates' peak choice changed."""
+    return {**identity, "templates": {name: _with_choice(name, params, choice)
+                                      for name, params in identity["templates"].items()}}

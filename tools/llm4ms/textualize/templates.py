@@ -57,3 +57,11 @@ def text_with_params(mz, intensities, precursor_mz: float | None, template: str,
             return None, "no precursor m/z (the msms template needs one)"
         return msms_text(peaks, precursor_mz, params["decimals"]), None
     raise ValueError(f"unknown template {template}")
+
+
+def texts_of_rows(rows, params: dict) -> list[tuple[str | None, str | None]]:
+    """``text_with_params`` for each row of an llm4ms spectra table or record batch, from the row's own
+    peaks, with ``params`` the settings per template (a textualization identity's ``templates``)."""
+    columns = (rows.column(name).to_pylist() for name in ("mz", "intensities", "precursor_mz", "template"))
+    return [text_with_params(mz, intensities, precursor, template, params[template])
+            for mz, intensities, precursor, template in zip(*columns)]
