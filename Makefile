@@ -71,6 +71,7 @@ galaxy-test-data: install
 	cd $(GX_DATA) && PATH="$(CURDIR)/$(BIN):$$PATH" sh -c '\
 	  llm4ms textualize ms2_queries.mgf -o ms2_queries.parquet -q && \
 	  llm4ms textualize ms2_library.mgf -o ms2_library.parquet -q && \
+	  llm4ms textualize ei_queries.msp -o ei_queries.parquet -q && \
 	  llm4ms embed ms2_queries.parquet -o ms2_queries.emb.parquet -q --device cpu && \
 	  llm4ms embed ms2_library.parquet -o ms2_library.emb.parquet -q --device cpu && \
 	  llm4ms build-index ms2_library.emb.parquet -o ms2_library.index && \

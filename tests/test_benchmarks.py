@@ -194,3 +194,26 @@ def test_retext_rewrites_a_training_set_as_textualize_would_and_train_reads_it(c
     assert table.drop_columns(["text"]).equals(mined.drop_columns(["text"])) and again == summary
     assert provenance["textualization"] == json.loads(weighted.schema.metadata[b"llm4ms"])["textualization"]
     assert provenance["history"][-1]["inputs"] == ["set.parquet"]
+
+
+def test_the_lease_check_scores_both_views_as_embed_search_and_score_do(cli, ei, tiny_model):
+    # The GPU lease chooses between two-view runs by this check alone, so it must rank as the commands do.
+    from benchmarks.training.quick_eval import evaluate
+
+    for role in ("library", "queries"):
+        result = cli("embed", "-q", ei / f"{role}.parquet", "-o", ei / f"{role}.both.parquet", "--model", tiny_model,
+                     "--also-peak-choice", "mz-weighted")
+        assert result.exit_code == 0, result.stderr
+    assert cli("build-index", ei / "library.both.parquet", "-o", ei / "both.index").exit_code == 0
+    scored = {}
+    for name, queries, index in (("open", "queries.emb.parquet", "library.index"),
+                                 ("both", "queries.both.parquet", "both.index")):
+        assert cli("search", "-q", ei / queries, ei / index, "-o", ei / f"{name}.hits.parquet").exit_code == 0
+        assert cli("score", ei / f"{name}.hits.parquet", "--truth", ei / "queries.parquet",
+                   "--summary", ei / f"{name}.json").exit_code == 0
+        summary = json.loads((ei / f"{name}.json").read_text())
+        scored[name] = {k: round(summary[k], 4) for k in ("recall@1", "recall@5", "recall@10")}
+    checked = evaluate(str(tiny_model), None, None, str(ei / "queries.parquet"), str(ei / "library.parquet"), "cpu",
+                       False, also_peak_choice="mz-weighted")
+    assert checked == scored
+    assert scored["both"] != scored["open"]  # the second view changes the tiny model's ranking on this data

@@ -287,6 +287,7 @@ def test_train_command_writes_an_adapter_that_embed_uses(cli, ms2_table, tiny_mo
     assert metadata["layers"] == 2 and metadata["templates"] == ["msms"]
     assert [s["stage"] for s in metadata["stages"]] == ["supervised"] and metadata["stages"][0]["steps_done"] == 3
     assert len((out / "train_log.tsv").read_text().splitlines()) == 4
+    assert "also_peak_choice" not in metadata["stages"][0]["settings"]  # single-view records are as they were
     metadata["base_model"]["trained_on"] = {"name": "reduced copy", "fingerprint": "0" * 64}  # as the lease ships them
     (out / "llm4ms_adapter.json").write_text(json.dumps(metadata))
     result = cli("train", "-q", tmp_path / "set.parquet", "-o", tmp_path / "next", "--model", tiny_model,
@@ -330,6 +331,8 @@ def test_train_refuses_what_it_cannot_use(cli, ms2_table, tiny_model, other_tiny
               "--layers", "2", "--steps", "1", "-q"), 5, "adapter was trained on")
     fails(cli("train", ms2_table, "-o", tmp_path / "b", "--init-adapter", tmp_path / "a", "--model", tiny_model,
               "--layers", "1", "--steps", "1", "-q"), 5, "trained on 2 layers")
+    fails(cli("train", ms2_table, "-o", tmp_path / "b", "--also-peak-choice", "mz-weighted", *args), 3,
+          "no EI spectra")
     fails(cli("embed", ms2_table, "-o", tmp_path / "e.parquet", "--model", tiny_model, "--adapter", tmp_path / "a",
               "--layers", "1", "-q"), 5, "trained on the first 2 layers")
     assert not (tmp_path / "b").exists() and not (tmp_path / "e.parquet").exists()
@@ -346,3 +349,40 @@ def test_train_refuses_what_it_cannot_use(cli, ms2_table, tiny_model, other_tiny
     assert moved["textualization"] == json.loads(pq.read_schema(tmp_path / "w.parquet").metadata[b"llm4ms"])[
         "textualization"] != before["textualization"]
     assert moved["stages"][-1]["moved_from_textualization"] == before["textualization"]
+
+
+def test_a_second_text_view_writes_half_the_texts_with_the_other_peak_choice(cli, data, tiny_model, tmp_path):
+    # Real EI spectra: the second view must be exactly what `textualize --peak-choice mz-weighted` writes,
+    # batches must draw texts of both views, and the adapter record must say it read both.
+    for choice in ("strongest", "mz-weighted"):
+        assert cli("textualize", "-q", data / "ei_library.msp", "-o", tmp_path / f"{choice}.parquet",
+                   "--peak-choice", choice).exit_code == 0
+    table, provenance, _ = load_training_set(str(tmp_path / "strongest.parquet"), TINY, None)
+    weighted = pq.read_table(tmp_path / "mz-weighted.parquet").column("text").to_pylist()
+    examples = Examples(table, provenance["textualization"], also_peak_choice="mz-weighted")
+    assert examples.views[1][1] == weighted != examples.texts
+    differ = {row for row, (a, b) in enumerate(zip(examples.texts, weighted)) if a != b}
+
+    def views_drawn(examples):  # which texts of rows whose two views differ the batches used: True = weighted
+        seen = set()
+        for step in range(20):
+            texts, *rows = supervised_batch(examples, 0, step, 6, 0.0)
+            for batch, batch_rows in zip(texts, rows):
+                seen |= {text == weighted[row] for text, row in zip(batch, batch_rows)
+                         if row in differ and text in (examples.texts[row], weighted[row])}
+        return seen
+
+    assert views_drawn(examples) == {True, False}
+    assert views_drawn(Examples(table, provenance["textualization"])) == {False}
+
+    args = ["--model", tiny_model, "--layers", "2", "--steps", "1", "--batch-size", "4", "--lora-r", "4", "-q"]
+    result = cli("train", tmp_path / "strongest.parquet", "-o", tmp_path / "two", "--also-peak-choice", "mz-weighted",
+                 *args)
+    assert result.exit_code == 0, result.stderr
+    settings = json.loads((tmp_path / "two" / "llm4ms_adapter.json").read_text())["stages"][-1]["settings"]
+    assert settings["also_peak_choice"] == "mz-weighted"
+    for source, choice, fragment in (("strongest.parquet", "strongest", "already keep the strongest peaks"),
+                                     ("mz-weighted.parquet", "mz-weighted", "already keep the mz-weighted")):
+        result = cli("train", tmp_path / source, "-o", tmp_path / "no", "--also-peak-choice", choice, *args)
+        assert result.exit_code == 3 and fragment in result.stderr, result.stderr
+    assert not (tmp_path / "no").exists()

@@ -6,6 +6,8 @@ so a GPU run can compare several adapters in seconds. Reported numbers come from
 (`python -m benchmarks compare`), not from here.
 """
 
+import json
+
 import numpy as np
 import pyarrow.parquet as pq
 import torch
@@ -14,6 +16,8 @@ from llm4ms.backbone.encoder import SpectrumEncoder
 from llm4ms.backbone.resolve import resolve_model
 from llm4ms.backbone.adapters import resolve_adapter
 from llm4ms.spectra.fields import inchikey_block
+from llm4ms.textualize import second_view_texts
+from llm4ms.textualize.settings import with_peak_choice
 
 WINDOW_DA = 0.01
 
@@ -50,8 +54,18 @@ def recall(query_vectors, query_keys, query_precursor, library_vectors, library_
     return {f"recall@{k}": round(float(hits[k - 1] / total), 4) for k in (1, 5, 10)}
 
 
+def _second_view(encoder, path, texts, first, also_peak_choice, batch_size):
+    """Both views side by side, as `llm4ms embed --also-peak-choice` stores them."""
+    table = pq.read_table(path)
+    textualization = json.loads(table.schema.metadata[b"llm4ms"])["textualization"]
+    params = with_peak_choice(textualization, also_peak_choice)["templates"]
+    second = encoder.encode(second_view_texts(table, texts, params), batch_size)
+    return np.hstack([first, second]) * np.float32(np.sqrt(0.5))
+
+
 def evaluate(model: str, adapter: str | None, layers: int, queries: str, library: str, device: str,
-             window: bool, batch_size: int = 256) -> dict:
+             window: bool, batch_size: int = 256, also_peak_choice: str | None = None) -> dict:
+    """Recall on the texts as trained; with ``also_peak_choice`` also on both views (key ``both``)."""
     encoder = SpectrumEncoder(resolve_model(model), adapter_path=adapter, adapter=resolve_adapter(adapter),
                               device=device, layers=layers)
     q_texts, q_keys, q_prec = _table(queries)
@@ -61,4 +75,8 @@ def evaluate(model: str, adapter: str | None, layers: int, queries: str, library
     result = {"open": recall(q, q_keys, q_prec, lib, l_keys, l_prec, encoder.device, False)}
     if window:
         result["window"] = recall(q, q_keys, q_prec, lib, l_keys, l_prec, encoder.device, True)
+    if also_peak_choice:
+        q2 = _second_view(encoder, queries, q_texts, q, also_peak_choice, batch_size)
+        lib2 = _second_view(encoder, library, l_texts, lib, also_peak_choice, batch_size)
+        result["both"] = recall(q2, q_keys, q_prec, lib2, l_keys, l_prec, encoder.device, False)
     return result

@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from llm4ms.steps.train import train_adapter
+from llm4ms.textualize.settings import PEAK_CHOICES
 from llm4ms.training import TrainSettings
 from llm4ms.training.augment import PROFILES
 
@@ -47,6 +48,8 @@ def command_line(name, source, base, init, settings: TrainSettings, model):
              "--augment-profile", settings.augment_profile]
     if settings.max_rank:
         parts += ["--max-rank", str(settings.max_rank)]
+    if settings.also_peak_choice:
+        parts += ["--also-peak-choice", settings.also_peak_choice]
     if init:
         parts += ["--init-adapter", init]
     if settings.max_minutes:
@@ -60,7 +63,8 @@ def run_task(task, train_file, queries, model, args, out, log, results):
     began = time.perf_counter()
     results[task] = {}
     if "zero-shot" in args.stages:
-        results[task]["zero-shot"] = evaluate(model, None, args.layers, queries, train_file, args.device, window)
+        results[task]["zero-shot"] = evaluate(model, None, args.layers, queries, train_file, args.device, window,
+                                               also_peak_choice=args.also_peak_choice)
         log(f"{task} zero-shot {results[task]['zero-shot']}")
     folders = {"given": args.init[task]} if task in args.init else {}
     for name, stage, parent, overrides, share in PLAN:
@@ -82,7 +86,8 @@ def run_task(task, train_file, queries, model, args, out, log, results):
             start = time.perf_counter()
             made = train_adapter(train_file, str(folder), settings, model, folders.get(parent), args.device)
             seconds = time.perf_counter() - start
-            scores = evaluate(model, str(folder), args.layers, queries, train_file, args.device, window)
+            scores = evaluate(model, str(folder), args.layers, queries, train_file, args.device, window,
+                              also_peak_choice=settings.also_peak_choice)
             folders[name] = str(folder)
             result = made["result"]
             results[task][name] = {"dev": scores, "steps": result["steps_done"], "train_seconds": result["seconds"],
@@ -125,6 +130,8 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=100000, help="schedule length; the time budget stops first")
     parser.add_argument("--augment-profile", default="light", choices=sorted(PROFILES))
     parser.add_argument("--max-rank", type=int, help="llm4ms train --max-rank: cap a continued adapter's rank")
+    parser.add_argument("--also-peak-choice", choices=sorted(PEAK_CHOICES),
+                        help="llm4ms train --also-peak-choice (EI): train on both texts; the check also scores both")
     parser.add_argument("--stages", default=",".join(["zero-shot"] + [p[0] for p in PLAN[:-1]]),
                         help="comma-separated names from PLAN (and zero-shot)")
     parser.add_argument("--init", action="append", default=[], help="task:adapter folder, for 'continued'")
@@ -139,6 +146,7 @@ def main(argv=None):
     args.report.mkdir(parents=True, exist_ok=True)
     args.base = TrainSettings(layers=args.layers, batch_size=args.batch_size, lr=args.lr, steps=args.steps,
                               augment_profile=args.augment_profile, max_rank=args.max_rank,
+                              also_peak_choice=args.also_peak_choice,
                               checkpoint_every=10**9)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -4,8 +4,10 @@
 # because one 12-layer run leaves part of the H200 unused: three at once made 1.5x the steps of one
 # (2026-11-26, docs/model_card.md section 4).
 #
-#   bash benchmarks/training/lease/lease.sh TASK_MINUTES DEADLINE_MINUTES [RUN ...]  RUN = name:task:batch[:profile]
-#   (profile: llm4ms train --augment-profile, light by default; e.g. eiI:ei:128:instrument eiL:ei:128:light)
+#   bash benchmarks/training/lease/lease.sh TASK_MINUTES DEADLINE_MINUTES [RUN ...]
+#   RUN = name:task:batch[:profile[:second]]
+#   (profile: llm4ms train --augment-profile, light by default; e.g. eiI:ei:128:instrument eiL:ei:128:light;
+#   second, EI only: llm4ms train --also-peak-choice, both texts trained and checked, e.g. eiV:ei:128:instrument:mz-weighted)
 #   (default runs: ei:ei:128 ms2:ms2:128 ei256:ei:256, as on 2026-11-26: 6.6 and 7.5 minutes)
 #
 # The lease returns at most 8 files of at most 16 MB each, and a continued adapter grows by rank 16 a stage
@@ -32,11 +34,12 @@ export OMP_NUM_THREADS=$((16 / $(wc -w <<< "$RUNS")))
 declare -A FILES=([ei]=ei [ms2]=ms2pos)
 pids=() names=() reports=()
 for spec in $RUNS; do
-    IFS=: read -r name task batch profile <<< "$spec"
+    IFS=: read -r name task batch profile second <<< "$spec"
     (python3 -m benchmarks.training.run_variants --model /tmp/smollm2-12.gguf --device cuda --layers 12 \
         --task "$task:.gpu/${FILES[$task]}_library.train.parquet:.gpu/${FILES[$task]}_queries.parquet" \
         --init "$task:$INIT/$task" --stages continued --task-minutes "$TM" --deadline-minutes "$DL" \
         --lr 2e-4 --batch-size "$batch" --augment-profile "${profile:-light}" ${MAX_RANK:+--max-rank "$MAX_RANK"} \
+        ${second:+--also-peak-choice "$second"} \
         --out "/tmp/lease-$name" --report "/tmp/report-$name" 2> "/tmp/report-$name.err"
      echo "$name exit $?"
      split -b 15000000 "/tmp/report-$name/$task-continued.tar" "$OUT/$name.adapter.tar.part-") &

@@ -4,6 +4,7 @@ import time
 import click
 
 from ..backbone import DEFAULT_MODEL
+from ..textualize.settings import PEAK_CHOICES
 from ..training import DTYPES, LOSSES, STAGES, TrainSettings
 from ..training.augment import PROFILES
 from .common import handles_errors, progress_factory, quiet_option, report
@@ -42,6 +43,10 @@ from .common import handles_errors, progress_factory, quiet_option, report
               help="How a copy is perturbed: light (intensity noise, 10 % of peaks lost; the shipped adapters) "
                    "or instrument (also mass discrimination, a low-mass cut-off and noise peaks, as hard to "
                    "match as a real second spectrum).")
+@click.option("--also-peak-choice", type=click.Choice(sorted(PEAK_CHOICES)),
+              help="EI: write half the texts with this peak choice instead (anchors, positives, negatives and "
+                   "perturbed copies alike), so the adapter reads both views; embed it with the same "
+                   "--also-peak-choice.")
 @click.option("--positive-tanimoto", type=click.FloatRange(0, 1), default=0.8, show_default=True,
               help="Other compounds at or above this Tanimoto count as positives, never as negatives.")
 @click.option("--negative-tanimoto", type=click.FloatRange(0, 1), default=0.4, show_default=True,
@@ -63,9 +68,9 @@ from .common import handles_errors, progress_factory, quiet_option, report
 @quiet_option
 @handles_errors("train")
 def train_command(spectra, output, stage, loss, model, init_adapter, new_text, layers, steps, batch_size, lr, lora_r,
-                  lora_alpha, max_rank, max_length, temperature, augment, augment_profile, positive_tanimoto,
-                  negative_tanimoto, seed, checkpoint_every, resume, max_minutes, save_examples, device, dtype,
-                  threads, quiet):
+                  lora_alpha, max_rank, max_length, temperature, augment, augment_profile, also_peak_choice,
+                  positive_tanimoto, negative_tanimoto, seed, checkpoint_every, resume, max_minutes, save_examples,
+                  device, dtype, threads, quiet):
     """Train one LoRA stage on a textualized library (or a training set saved by --save-examples).
 
     Chain stages with --init-adapter; llm4ms embed --adapter OUTPUT uses the result.
@@ -79,7 +84,7 @@ def train_command(spectra, output, stage, loss, model, init_adapter, new_text, l
     settings = TrainSettings(stage=stage, loss=loss, layers=layers, lora_r=lora_r, lora_alpha=lora_alpha,
                              steps=steps, batch_size=batch_size, lr=lr, max_length=max_length,
                              temperature=temperature, augment=augment, augment_profile=augment_profile,
-                             positive_tanimoto=positive_tanimoto,
+                             also_peak_choice=also_peak_choice, positive_tanimoto=positive_tanimoto,
                              negative_tanimoto=negative_tanimoto, seed=seed, checkpoint_every=checkpoint_every,
                              max_minutes=max_minutes, max_rank=max_rank)
     start = time.perf_counter()

@@ -14,7 +14,7 @@ from ..backbone.cache import file_digest
 from ..errors import InputError, Llm4msError
 from ..resume import ChunkStore, resume_folder
 from ..streams import atomic_output, display_name, input_path, output_folder
-from ..textualize import texts_of_rows
+from ..textualize import second_view_texts
 from ..textualize.settings import with_peak_choice
 
 
@@ -136,16 +136,10 @@ def _embed_chunk(batch, offset, name, encoder, schema, batch_size, progress, sec
                          hint="re-run llm4ms textualize")
     vectors = encoder.encode(texts, batch_size, progress)
     if second is not None:
-        vectors = np.hstack([vectors, encoder.encode(_second_texts(batch, texts, second), batch_size, progress)])
+        vectors = np.hstack([vectors, encoder.encode(second_view_texts(batch, texts, second), batch_size, progress)])
         vectors *= np.float32(np.sqrt(0.5))
     embedding = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1])
     return pa.Table.from_batches([batch]).append_column(schema.field("embedding"), embedding).cast(schema)
-
-
-def _second_texts(batch, texts: list[str], params: dict) -> list[str]:
-    """The texts ``params`` (template → settings) write from the rows' own peaks; a row they cannot write
-    (only a stricter setting could refuse what the first one wrote) keeps its first text."""
-    return [second or text for text, (second, _) in zip(texts, texts_of_rows(batch, params))]
 
 
 def _write(output: str, schema, tables_in_order) -> int:

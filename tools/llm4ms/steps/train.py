@@ -11,6 +11,7 @@ from ..backbone import resolve_model
 from ..backbone.adapters import check_adapter_base, read_metadata
 from ..errors import InputError, ModelError
 from ..streams import atomic_output, display_name, input_path, output_folder
+from ..textualize.settings import EI, EI_TEMPLATES, PEAK_CHOICES, STRONGEST
 from ..training.adapters import METADATA, save_adapter
 from ..training.examples import TRAINING_SET, check_training_set, mine
 from ..training.settings import TrainSettings
@@ -73,6 +74,17 @@ def _earlier_stages(init_adapter: str | None, resolved, settings: TrainSettings,
     return metadata["stages"], metadata["base_model"].get("trained_on"), earlier_text
 
 
+def _check_second_view(choice: str | None, textualization: dict, table, name: str) -> None:
+    if choice is None:
+        return
+    if not set(EI_TEMPLATES) & set(table.column("template").to_pylist()):
+        raise InputError(f"{name}: no EI spectra; --also-peak-choice writes EI texts a second way only",
+                         hint="drop --also-peak-choice")
+    if textualization["templates"][EI].get("peak_choice", STRONGEST) == choice:
+        raise InputError(f"{name}: its EI texts already keep the {choice} peaks; --also-peak-choice names the other "
+                         "view", hint=f"pass one of {', '.join(sorted(set(PEAK_CHOICES) - {choice}))}")
+
+
 def train_adapter(source: str, output: str, settings: TrainSettings, model: str, init_adapter: str | None,
                   device: str, resume: bool = False, save_examples: str | None = None,
                   progress_factory=None, dtype: str = "auto", new_text: bool = False) -> dict:
@@ -89,9 +101,10 @@ def train_adapter(source: str, output: str, settings: TrainSettings, model: str,
                                                    else None)
     textualization = provenance["textualization"]
     earlier, trained_on, earlier_text = _earlier_stages(init_adapter, resolved, settings, textualization, new_text)
+    _check_second_view(settings.also_peak_choice, textualization, table, display_name(source))
     device = pick_device(device)
     encoder = TrainableEncoder(resolved, settings, init_adapter, device, dtype)
-    examples = Examples(table, textualization, settings.augment_profile)
+    examples = Examples(table, textualization, settings.augment_profile, settings.also_peak_choice)
     if settings.stage == "supervised" and not len(examples.anchors):
         raise InputError(f"{display_name(source)}: no spectrum has an InChIKey; the supervised stage needs them")
     checkpoint = target.with_name(target.name + ".checkpoint")

@@ -65,3 +65,10 @@ def texts_of_rows(rows, params: dict) -> list[tuple[str | None, str | None]]:
     columns = (rows.column(name).to_pylist() for name in ("mz", "intensities", "precursor_mz", "template"))
     return [text_with_params(mz, intensities, precursor, template, params[template])
             for mz, intensities, precursor, template in zip(*columns)]
+
+
+def second_view_texts(rows, texts: list[str], params: dict) -> list[str]:
+    """The texts ``params`` (template → settings) write from the rows' own peaks, for a second view of each
+    spectrum; a row they cannot write (only a stricter setting could refuse what the first one wrote) keeps
+    its own text from ``texts``."""
+    return [second or text for text, (second, _) in zip(texts, texts_of_rows(rows, params))]

@@ -3,13 +3,16 @@ batches it would have seen, with no sampler state to save."""
 
 import numpy as np
 
+from ..textualize import second_view_texts
+from ..textualize.settings import with_peak_choice
 from .augment import PROFILES, perturbed_text
 
 
 class Examples:
     """The training set in memory: texts plus what the supervised stage needs."""
 
-    def __init__(self, table, textualization: dict, augment_profile: str = "light"):
+    def __init__(self, table, textualization: dict, augment_profile: str = "light",
+                 also_peak_choice: str | None = None):
         self.texts = table.column("text").to_pylist()
         self.templates = table.column("template").to_pylist()
         self.mz = table.column("mz").to_pylist()
@@ -29,6 +32,10 @@ class Examples:
         self.anchors = np.flatnonzero(self.compound_ids >= 0)
         self.perturbation = PROFILES[augment_profile]
         self._on_device = {}
+        self.views = [(self.params, self.texts)]
+        if also_peak_choice is not None:
+            params = with_peak_choice(textualization, also_peak_choice)["templates"]
+            self.views.append((params, second_view_texts(table, self.texts, params)))
 
     def tensors(self, device):
         """(fingerprints, has-fingerprint, compound ids) as tensors on ``device``, copied there once: every
@@ -44,12 +51,18 @@ class Examples:
         return len(self.texts)
 
     def text(self, row: int, rng: np.random.Generator, augment: float) -> str:
+        """The row's text, or with chance ``augment`` a perturbed copy's. With a second view, each text is
+        written either way with even odds: the adapter learns to read both, and half the anchors meet their
+        positive (another spectrum of the compound, or a copy of their own) in the other view, which pulls
+        the two views together. One view draws nothing more from ``rng``, so single-view runs see the
+        batches they always saw."""
+        params, texts = self.views[rng.integers(2)] if len(self.views) > 1 else self.views[0]
         if augment and rng.random() < augment:
             text = perturbed_text(rng, self.mz[row], self.intensities[row], self.precursor[row],
-                                  self.templates[row], self.params[self.templates[row]], self.perturbation)
+                                  self.templates[row], params[self.templates[row]], self.perturbation)
             if text:
                 return text
-        return self.texts[row]
+        return texts[row]
 
 
 def rng_for(seed: int, step: int) -> np.random.Generator:
@@ -60,7 +73,7 @@ def text_batch(examples: Examples, seed: int, step: int, size: int) -> tuple[lis
     """mntp and simcse: any spectra, no labels needed."""
     rng = rng_for(seed, step)
     rows = rng.choice(len(examples), size=min(size, len(examples)), replace=False)
-    return [examples.texts[r] for r in rows], rows
+    return [examples.text(r, rng, 0.0) for r in rows], rows
 
 
 def supervised_batch(examples: Examples, seed: int, step: int, size: int, augment: float, hard: bool = True):

@@ -30,6 +30,7 @@ class TrainSettings:
     dropout: float = 0.1  # attention dropout for simcse views
     augment: float = 0.5  # chance that a text is re-made from a perturbed spectrum
     augment_profile: str = "light"  # how strongly: training.augment.PROFILES
+    also_peak_choice: str | None = None  # EI: half the texts written with this peak choice (sampler.Examples.text)
     positive_tanimoto: float = 0.8
     negative_tanimoto: float = 0.4
     hard_negatives: int = 8  # mined per spectrum; 0: in-batch negatives only
@@ -42,4 +43,6 @@ class TrainSettings:
         values = asdict(self)
         values["lora_targets"] = list(self.lora_targets)
         values["augment_perturbation"] = PROFILES[self.augment_profile].record()
+        if self.also_peak_choice is None:  # single-view stages keep the record they always had
+            del values["also_peak_choice"]
         return values
