@@ -381,6 +381,12 @@ def test_a_second_text_view_writes_half_the_texts_with_the_other_peak_choice(cli
     assert result.exit_code == 0, result.stderr
     settings = json.loads((tmp_path / "two" / "llm4ms_adapter.json").read_text())["stages"][-1]["settings"]
     assert settings["also_peak_choice"] == "mz-weighted"
+    # embed says so when the second view is not asked for, and not when it is
+    for extra, noted in (([], True), (["--also-peak-choice", "mz-weighted"], False)):
+        result = cli("embed", "-q", tmp_path / "strongest.parquet", "-o", tmp_path / "e.parquet", "--model", tiny_model,
+                     "--adapter", tmp_path / "two", *extra)
+        assert result.exit_code == 0, result.stderr
+        assert ("also trained on mz-weighted texts" in result.stderr) == noted, result.stderr
     for source, choice, fragment in (("strongest.parquet", "strongest", "already keep the strongest peaks"),
                                      ("mz-weighted.parquet", "mz-weighted", "already keep the mz-weighted")):
         result = cli("train", tmp_path / source, "-o", tmp_path / "no", "--also-peak-choice", choice, *args)

@@ -44,11 +44,15 @@ def embed_command(spectra, output, model, adapter, device, dtype, batch_size, la
 
         torch.set_num_threads(threads)
     start = time.perf_counter()
+    def warn(message):
+        report("embed", message)
+
     count, encoder = embed_table(spectra, output,
                                  lambda textualization, templates: load_encoder(model, adapter, device, dtype, layers,
-                                                                                max_length, textualization, templates),
+                                                                                max_length, textualization, templates,
+                                                                                also_peak_choice, warn),
                                  batch_size, chunk_rows, progress_factory(quiet, "spectra", "embed"),
-                                 warn=lambda message: report("embed", message), also_peak_choice=also_peak_choice)
+                                 warn=warn, also_peak_choice=also_peak_choice)
     seconds = time.perf_counter() - start
     if encoder.truncated:
         report("embed", f"warning: {encoder.truncated} texts were longer than --max-length {max_length} tokens "

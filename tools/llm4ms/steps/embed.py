@@ -19,11 +19,12 @@ from ..textualize.settings import with_peak_choice
 
 
 def load_encoder(model: str, adapter: str | None, device: str, dtype: str, layers: int | None,
-                 max_length: int, textualization: dict | None = None, templates: set[str] | None = None
-                 ) -> SpectrumEncoder:
+                 max_length: int, textualization: dict | None = None, templates: set[str] | None = None,
+                 also_peak_choice: str | None = None, warn=None) -> SpectrumEncoder:
     """``adapter``: a folder, ``auto`` (the shipped adapter for the table's template) or ``none``/None.
     With ``textualization`` and ``templates`` (those of the table to embed) the adapter's training texts
-    are checked against them."""
+    are checked against them. ``warn`` hears of a second text view the adapter was trained on but not
+    asked for: one view is valid, so it is only a note."""
     resolved = resolve_model(model)
     folder = choose_adapter(adapter or "none", model, templates or set())
     metadata = read_metadata(folder) if folder else None
@@ -31,6 +32,10 @@ def load_encoder(model: str, adapter: str | None, device: str, dtype: str, layer
         check_adapter_base(metadata, resolved, folder)
         if textualization is not None:
             check_adapter_texts(metadata, textualization, templates or set(), folder)
+        trained_second = metadata["stages"][-1]["settings"].get("also_peak_choice")
+        if trained_second and also_peak_choice is None and warn is not None:
+            warn(f"note: adapter {folder} was also trained on {trained_second} texts; --also-peak-choice "
+                 f"{trained_second} embeds both views (twice the time; queries and library alike)")
     return SpectrumEncoder(resolved, adapter_path=folder, adapter=resolve_adapter(folder), device=device,
                            dtype=dtype, layers=adapter_layers(metadata, layers, folder), max_length=max_length)
 
