@@ -23,11 +23,12 @@ WINDOW_DA = 0.01
 
 
 def _table(path):
+    """(texts, compound keys, precursor m/z, the table itself)"""
     table = pq.read_table(path)
     keys = table.column("compound").to_pylist() if "compound" in table.column_names else \
         [inchikey_block(k) for k in table.column("inchikey").to_pylist()]
     return table.column("text").to_pylist(), keys, np.array(
-        [p if p is not None else np.nan for p in table.column("precursor_mz").to_pylist()], dtype=float)
+        [p if p is not None else np.nan for p in table.column("precursor_mz").to_pylist()], dtype=float), table
 
 
 def recall(query_vectors, query_keys, query_precursor, library_vectors, library_keys, library_precursor,
@@ -54,9 +55,8 @@ def recall(query_vectors, query_keys, query_precursor, library_vectors, library_
     return {f"recall@{k}": round(float(hits[k - 1] / total), 4) for k in (1, 5, 10)}
 
 
-def _second_view(encoder, path, texts, first, also_peak_choice, batch_size):
+def _second_view(encoder, table, texts, first, also_peak_choice, batch_size):
     """Both views side by side, as `llm4ms embed --also-peak-choice` stores them."""
-    table = pq.read_table(path)
     textualization = json.loads(table.schema.metadata[b"llm4ms"])["textualization"]
     params = with_peak_choice(textualization, also_peak_choice)["templates"]
     second = encoder.encode(second_view_texts(table, texts, params), batch_size)
@@ -68,15 +68,15 @@ def evaluate(model: str, adapter: str | None, layers: int, queries: str, library
     """Recall on the texts as trained; with ``also_peak_choice`` also on both views (key ``both``)."""
     encoder = SpectrumEncoder(resolve_model(model), adapter_path=adapter, adapter=resolve_adapter(adapter),
                               device=device, layers=layers)
-    q_texts, q_keys, q_prec = _table(queries)
-    l_texts, l_keys, l_prec = _table(library)
+    q_texts, q_keys, q_prec, q_table = _table(queries)
+    l_texts, l_keys, l_prec, l_table = _table(library)
     q = encoder.encode(q_texts, batch_size)
     lib = encoder.encode(l_texts, batch_size)
     result = {"open": recall(q, q_keys, q_prec, lib, l_keys, l_prec, encoder.device, False)}
     if window:
         result["window"] = recall(q, q_keys, q_prec, lib, l_keys, l_prec, encoder.device, True)
     if also_peak_choice:
-        q2 = _second_view(encoder, queries, q_texts, q, also_peak_choice, batch_size)
-        lib2 = _second_view(encoder, library, l_texts, lib, also_peak_choice, batch_size)
+        q2 = _second_view(encoder, q_table, q_texts, q, also_peak_choice, batch_size)
+        lib2 = _second_view(encoder, l_table, l_texts, lib, also_peak_choice, batch_size)
         result["both"] = recall(q2, q_keys, q_prec, lib2, l_keys, l_prec, encoder.device, False)
     return result

@@ -43,10 +43,11 @@ def embed_command(spectra, output, model, adapter, device, dtype, batch_size, la
         import torch
 
         torch.set_num_threads(threads)
-    start = time.perf_counter()
+
     def warn(message):
         report("embed", message)
 
+    start = time.perf_counter()
     count, encoder = embed_table(spectra, output,
                                  lambda textualization, templates: load_encoder(model, adapter, device, dtype, layers,
                                                                                 max_length, textualization, templates,

@@ -28,11 +28,10 @@ class Examples:
                                 for p in prints])
         codes = {c: i for i, c in enumerate(sorted({c for c in self.compounds if c}))}
         self.compound_ids = np.array([codes[c] if c else -1 - i for i, c in enumerate(self.compounds)])
-        self.params = textualization["templates"]
         self.anchors = np.flatnonzero(self.compound_ids >= 0)
         self.perturbation = PROFILES[augment_profile]
         self._on_device = {}
-        self.views = [(self.params, self.texts)]
+        self.views = [(textualization["templates"], self.texts)]  # (settings per template, texts) per view
         if also_peak_choice is not None:
             params = with_peak_choice(textualization, also_peak_choice)["templates"]
             self.views.append((params, second_view_texts(table, self.texts, params)))
