@@ -35,7 +35,7 @@ def oracle(tables: dict) -> dict:
     first = ranks == 1
     pairs = {f"{a} + {b}": round(float((first[a] | first[b]).mean()), 4)
              for a, b in itertools.combinations(ranks.columns, 2)}
-    paired = {f"{a} vs {b}": _mcnemar(int((first[a] & ~first[b]).sum()), int((first[b] & ~first[a]).sum()))
+    paired = {f"{a} vs {b}": mcnemar(int((first[a] & ~first[b]).sum()), int((first[b] & ~first[a]).sum()))
               for a, b in itertools.combinations(ranks.columns, 2)}
     return {"queries": len(ranks),
             "recall@1": {name: round(float(first[name].mean()), 4) for name in ranks.columns},
@@ -45,7 +45,7 @@ def oracle(tables: dict) -> dict:
             "any_method_in_top_10": round(float((ranks <= 10).any(axis=1).mean()), 4)}
 
 
-def _mcnemar(only_first: int, only_second: int) -> dict:
+def mcnemar(only_first: int, only_second: int) -> dict:
     from scipy.stats import binomtest
 
     n = only_first + only_second

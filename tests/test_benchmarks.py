@@ -90,6 +90,41 @@ def test_by_spectra_count_groups_queries_by_their_compounds_library_spectra(tmp_
                                          "2-3": {"queries": 1, "recall@1": 0.0}, "4+": {"queries": 1, "recall@1": 1.0}}
 
 
+def test_held_out_split_removes_whole_compounds_by_their_key_alone(cli, work, tmp_path):
+    from benchmarks.held_out import score, split
+
+    assert cli("textualize", "-q", work / "ei_library.msp", "-o", work / "library.parquet").exit_code == 0
+    library = pq.read_table(work / "library.parquet")
+    keys = [inchikey_block(k) for k in library.column("inchikey").to_pylist()]
+
+    def held_out(name, seed):
+        summary = split(str(work / "library.parquet"), str(tmp_path / f"{name}.parquet"),
+                        str(tmp_path / f"{name}.json"), 0.5, seed)
+        return summary, set(json.loads((tmp_path / f"{name}.json").read_text())["held_out"])
+
+    summary, held = held_out("split", 0)
+    trained = pq.read_table(tmp_path / "split.parquet")
+    assert 0 < len(held) < len(set(keys)) and summary["held_out_compounds"] == len(held)
+    # every spectrum of a held-out compound leaves, every other one stays, in order, with its provenance
+    assert trained.column("id").to_pylist() == [i for i, k in zip(library.column("id").to_pylist(), keys)
+                                                if k not in held]
+    assert trained.schema.metadata == library.schema.metadata
+    assert held_out("again", 0)[1] == held and held_out("other", 1)[1] != held
+
+    out_key = next(k for k in library.column("inchikey").to_pylist() if inchikey_block(k) in held)
+    in_key = next(k for k in library.column("inchikey").to_pylist() if inchikey_block(k) not in held)
+    for name, ranks in (("m", ("1", "", "3")), ("n", ("2", "1", "1"))):
+        rows = zip(("q1", "q2", "q3"), (out_key, out_key, in_key), ranks)
+        (tmp_path / f"{name}.tsv").write_text('# llm4ms {"format": "llm4ms.scores"}\nquery_id\tinchikey\trank\n'
+                                              + "".join(f"{q}\t{key}\t{rank}\n" for q, key, rank in rows))
+    report = score(str(tmp_path / "split.json"), {n: str(tmp_path / f"{n}.tsv") for n in "mn"}, [("m", "n")])
+    assert report["m"] == {"trained": {"queries": 1, "recall@1": 0.0, "recall@5": 1.0, "recall@10": 1.0},
+                           "held_out": {"queries": 2, "recall@1": 0.5, "recall@5": 0.5, "recall@10": 0.5}}
+    paired = report["m vs n"]
+    assert (paired["trained"]["only_first_at_1"], paired["trained"]["only_second_at_1"]) == (0, 1)
+    assert (paired["held_out"]["only_first_at_1"], paired["held_out"]["only_second_at_1"]) == (1, 1)
+
+
 def test_text_information_scores_as_matchms_and_keeps_the_texts_peaks(cli, work):
     # The "all peaks" row must be the harness's weighted cosine (matchms CosineGreedy at nominal mass), and
     # the text rows must hold exactly the peaks the text names, in its order, or the table measures

@@ -105,6 +105,11 @@ def test_a_second_text_view_sits_beside_the_first_and_is_never_mixed_with_single
     result = cli("search", ei / "both.emb.parquet", ei / "library.index", "-o", ei / "hits.tsv")
     assert result.exit_code == 4 and "also from mz-weighted texts" in result.stderr
     assert not (ei / "hits.tsv").exists()
+    # a second view equal to the table's own would embed every text twice as itself: refused before the model
+    result = cli("embed", "-q", ei / "weighted.parquet", "-o", ei / "twice.emb.parquet", "--model", "no-such-model",
+                 "--also-peak-choice", "mz-weighted")
+    assert result.exit_code == 3 and "already keep the mz-weighted peaks" in result.stderr, result.stderr
+    assert not (ei / "twice.emb.parquet").exists()
 
 
 def test_search_tsv_spectrum_grouping_and_window(cli, work, tiny_model):

@@ -15,7 +15,7 @@ from ..errors import InputError, Llm4msError
 from ..resume import ChunkStore, resume_folder
 from ..streams import atomic_output, display_name, input_path, output_folder
 from ..textualize import second_view_texts
-from ..textualize.settings import with_peak_choice
+from ..textualize.settings import second_view
 
 
 def load_encoder(model: str, adapter: str | None, device: str, dtype: str, layers: int | None,
@@ -65,6 +65,8 @@ def embed_table(source: str, output: str, encoder, batch_size: int = 16, chunk_r
     with contextlib.ExitStack() as stack:
         path = input_path(source, stack)
         provenance = tables.read_provenance(path, name, (tables.SPECTRA, tables.EMBEDDINGS))
+        second = None if also_peak_choice is None else \
+            second_view(provenance["textualization"], also_peak_choice, name)["templates"]
         output_folder(output)  # before the model loads
         folder = resume_folder(output)
         if not isinstance(encoder, SpectrumEncoder):
@@ -72,9 +74,7 @@ def embed_table(source: str, output: str, encoder, batch_size: int = 16, chunk_r
         parquet = tables.open_parquet(path)
         total = parquet.metadata.num_rows
         record = encoder.record
-        second = None
-        if also_peak_choice is not None:
-            second = with_peak_choice(provenance["textualization"], also_peak_choice)["templates"]
+        if second is not None:
             record = {**record, "dim": 2 * record["dim"], "also_peak_choice": also_peak_choice}
         step = tables.step_record("embed", {"model": record["name"], "adapter": (record["adapter"] or {}).get("name"),
                                             "layers": record["layers"], "max_length": record["max_length"],

@@ -11,7 +11,7 @@ from ..backbone import resolve_model
 from ..backbone.adapters import check_adapter_base, read_metadata
 from ..errors import InputError, ModelError
 from ..streams import atomic_output, display_name, input_path, output_folder
-from ..textualize.settings import EI_TEMPLATES, PEAK_CHOICES, with_peak_choice
+from ..textualize.settings import EI_TEMPLATES, second_view
 from ..training.adapters import METADATA, save_adapter
 from ..training.examples import TRAINING_SET, check_training_set, mine
 from ..training.settings import TrainSettings
@@ -80,9 +80,7 @@ def _check_second_view(choice: str | None, textualization: dict, table, name: st
     if not set(EI_TEMPLATES) & set(table.column("template").to_pylist()):
         raise InputError(f"{name}: no EI spectra; --also-peak-choice writes EI texts a second way only",
                          hint="drop --also-peak-choice")
-    if with_peak_choice(textualization, choice) == textualization:
-        raise InputError(f"{name}: its EI texts already keep the {choice} peaks; --also-peak-choice names the other "
-                         "view", hint=f"pass one of {', '.join(sorted(set(PEAK_CHOICES) - {choice}))}")
+    second_view(textualization, choice, name)
 
 
 def train_adapter(source: str, output: str, settings: TrainSettings, model: str, init_adapter: str | None,

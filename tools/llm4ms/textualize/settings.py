@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from ..errors import InputError
+
 AUTO = "auto"
 EI = "ei"
 PAPER_EI = "paper-ei"
@@ -69,3 +71,13 @@ def with_peak_choice(identity: dict, choice: str) -> dict:
     """A textualization identity with only the EI templates' peak choice changed."""
     return {**identity, "templates": {name: _with_choice(name, params, choice)
                                       for name, params in identity["templates"].items()}}
+
+
+def second_view(identity: dict, choice: str, name: str) -> dict:
+    """The identity of a second text view (embed and train --also-peak-choice), refused when it is the
+    table's own: that would embed or train every text twice as itself."""
+    other = with_peak_choice(identity, choice)
+    if other == identity:
+        raise InputError(f"{name}: its EI texts already keep the {choice} peaks; --also-peak-choice names the other "
+                         "view", hint=f"pass one of {', '.join(sorted(set(PEAK_CHOICES) - {choice}))}")
+    return other
