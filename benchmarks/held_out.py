@@ -12,7 +12,6 @@ never looks at the queries.
 import argparse
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from llm4ms.spectra.fields import inchikey_block
+from llm4ms.streams import atomic_output
 
 from .oracle import mcnemar
 from .report import write_json
@@ -38,9 +38,8 @@ def split(library_path: str, output: str, split_path: str, fraction: float, seed
     held = set(held_out)
     # Spectra without a compound cannot be scored either way; they stay in training as before.
     keep = np.array([k not in held for k in keys])
-    partial = f"{output}.partial"
-    pq.write_table(table.filter(pa.array(keep)), partial)  # the schema keeps its provenance
-    os.replace(partial, output)
+    with atomic_output(output, ".parquet") as partial:
+        pq.write_table(table.filter(pa.array(keep)), partial)  # the schema keeps its provenance
     summary = {"library": library_path, "fraction": fraction, "seed": seed,
                "library_spectra": table.num_rows, "training_spectra": int(keep.sum()),
                "compounds": len({k for k in keys if k}), "held_out_compounds": len(held_out),
@@ -59,9 +58,7 @@ def score(split_path: str, per_query: dict[str, str], pairs: list[tuple[str, str
     held = set(json.loads(Path(split_path).read_text(encoding="utf-8"))["held_out"])
     ranks = {}
     for name, path in per_query.items():
-        with open(path, encoding="utf-8") as handle:
-            provenance_lines = int(handle.readline().startswith("#"))  # `llm4ms score`'s record line
-        table = pd.read_csv(path, sep="\t", skiprows=provenance_lines, dtype={"rank": "Int64"}).set_index("query_id")
+        table = pd.read_csv(path, sep="\t", dtype={"rank": "Int64"}).set_index("query_id")
         group = table["inchikey"].map(lambda key: "held_out" if inchikey_block(key) in held else "trained")
         ranks[name] = (table["rank"].fillna(0).astype(int), group)
     report = {name: {g: {"queries": int((group == g).sum()), **{f"recall@{k}": _recall(rank[group == g], k)

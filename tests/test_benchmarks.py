@@ -115,7 +115,7 @@ def test_held_out_split_removes_whole_compounds_by_their_key_alone(cli, work, tm
     in_key = next(k for k in library.column("inchikey").to_pylist() if inchikey_block(k) not in held)
     for name, ranks in (("m", ("1", "", "3")), ("n", ("2", "1", "1"))):
         rows = zip(("q1", "q2", "q3"), (out_key, out_key, in_key), ranks)
-        (tmp_path / f"{name}.tsv").write_text('# llm4ms {"format": "llm4ms.scores"}\nquery_id\tinchikey\trank\n'
+        (tmp_path / f"{name}.tsv").write_text("query_id\tinchikey\trank\n"  # as `llm4ms score -o` writes it
                                               + "".join(f"{q}\t{key}\t{rank}\n" for q, key, rank in rows))
     report = score(str(tmp_path / "split.json"), {n: str(tmp_path / f"{n}.tsv") for n in "mn"}, [("m", "n")])
     assert report["m"] == {"trained": {"queries": 1, "recall@1": 0.0, "recall@5": 1.0, "recall@10": 1.0},

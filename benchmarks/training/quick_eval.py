@@ -16,6 +16,7 @@ from llm4ms.backbone.encoder import SpectrumEncoder
 from llm4ms.backbone.resolve import resolve_model
 from llm4ms.backbone.adapters import resolve_adapter
 from llm4ms.spectra.fields import inchikey_block
+from llm4ms.steps.embed import side_by_side
 from llm4ms.textualize import second_view_texts
 from llm4ms.textualize.settings import with_peak_choice
 
@@ -59,8 +60,7 @@ def _second_view(encoder, table, texts, first, also_peak_choice, batch_size):
     """Both views side by side, as `llm4ms embed --also-peak-choice` stores them."""
     textualization = json.loads(table.schema.metadata[b"llm4ms"])["textualization"]
     params = with_peak_choice(textualization, also_peak_choice)["templates"]
-    second = encoder.encode(second_view_texts(table, texts, params), batch_size)
-    return np.hstack([first, second]) * np.float32(np.sqrt(0.5))
+    return side_by_side(first, encoder.encode(second_view_texts(table, texts, params), batch_size))
 
 
 def evaluate(model: str, adapter: str | None, layers: int, queries: str, library: str, device: str,

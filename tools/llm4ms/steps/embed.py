@@ -141,10 +141,15 @@ def _embed_chunk(batch, offset, name, encoder, schema, batch_size, progress, sec
                          hint="re-run llm4ms textualize")
     vectors = encoder.encode(texts, batch_size, progress)
     if second is not None:
-        vectors = np.hstack([vectors, encoder.encode(second_view_texts(batch, texts, second), batch_size, progress)])
-        vectors *= np.float32(np.sqrt(0.5))
+        vectors = side_by_side(vectors, encoder.encode(second_view_texts(batch, texts, second), batch_size, progress))
     embedding = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1])
     return pa.Table.from_batches([batch]).append_column(schema.field("embedding"), embedding).cast(schema)
+
+
+def side_by_side(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Two views' unit vectors as one, each times 1/√2: still of unit length, and its inner product with
+    another such vector is the mean of the two views' cosines."""
+    return np.hstack([first, second]) * np.float32(np.sqrt(0.5))
 
 
 def _write(output: str, schema, tables_in_order) -> int:
