@@ -6,7 +6,7 @@ searched, never trained on). They are chosen by a seeded hash of the compound ke
 never looks at the queries.
 
     python -m benchmarks.held_out split LIBRARY.parquet -o TRAIN.parquet --split SPLIT.json [--fraction 0.5]
-    python -m benchmarks.held_out score SPLIT.json NAME=PER_QUERY.tsv [...] [--pair NAME:NAME] [--out F.json]
+    python -m benchmarks.held_out score SPLIT.json [NAME=]PER_QUERY.tsv [...] [--pair NAME:NAME] [--out F.json]
 """
 
 import argparse
@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from llm4ms.spectra.fields import inchikey_block
 from llm4ms.streams import atomic_output
 
-from .oracle import mcnemar
+from .oracle import mcnemar, named_path
 from .report import write_json
 
 
@@ -52,7 +52,7 @@ def _recall(ranks, k: int) -> float:
     return round(float(((ranks > 0) & (ranks <= k)).mean()), 3) if len(ranks) else float("nan")
 
 
-def score(split_path: str, per_query: dict[str, str], pairs: list[tuple[str, str]] = ()) -> dict:
+def score(split_path: str, per_query: dict[str, str | Path], pairs: list[tuple[str, str]] = ()) -> dict:
     """Recall of each table on queries of trained and of held-out compounds; for each named pair, the
     paired counts inside each group (as benchmarks.oracle gives them for all queries)."""
     held = set(json.loads(Path(split_path).read_text(encoding="utf-8"))["held_out"])
@@ -86,7 +86,7 @@ def main(argv=None):
     make.add_argument("--seed", type=int, default=0)
     tally = commands.add_parser("score", help="Recall of trained and held-out compounds' queries")
     tally.add_argument("split")
-    tally.add_argument("per_query", nargs="+", help="NAME=per-query table of the harness")
+    tally.add_argument("per_query", nargs="+", help="per-query tables of the harness, or NAME=PATH")
     tally.add_argument("--pair", action="append", default=[], metavar="FIRST:SECOND",
                        help="two NAMEs: queries only one of them ranks first, per group, and McNemar's p")
     tally.add_argument("--out")
@@ -94,7 +94,7 @@ def main(argv=None):
     if args.command == "split":
         write_json(split(args.library, args.output, args.split, args.fraction, args.seed), None)
     else:
-        named = dict(item.split("=", 1) for item in args.per_query)
+        named = dict(named_path(item) for item in args.per_query)
         write_json(score(args.split, named, [tuple(pair.split(":", 1)) for pair in args.pair]), args.out)
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 from .report import write_json
 
 
-def _named(argument: str) -> tuple[str, Path]:
+def named_path(argument: str) -> tuple[str, Path]:
     name, _, path = argument.rpartition("=")
     return (name or Path(path).stem), Path(path)
 
@@ -58,7 +58,7 @@ def main(argv=None):
     parser.add_argument("tables", nargs="+", help="per-query TSV files, or NAME=PATH")
     parser.add_argument("--out", help="JSON file (default: stdout)")
     args = parser.parse_args(argv)
-    named = dict(_named(a) for a in args.tables)
+    named = dict(named_path(a) for a in args.tables)
     tables = {name: pd.read_csv(path, sep="\t") for name, path in named.items()}
     write_json({"tables": {name: str(path) for name, path in named.items()}, **oracle(tables)}, args.out)
 
