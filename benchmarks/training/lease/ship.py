@@ -3,7 +3,9 @@
 Their base_model is set to the real default backbone, and the reduced copy they were trained on is kept
 under ``trained_on`` (make_init.py does the reverse on the lease machine, so a later lease continues them).
 
-  .venv/bin/python benchmarks/training/lease/ship.py [--ei EI_FOLDER] [--msms MSMS_FOLDER]
+  .venv/bin/python benchmarks/training/lease/ship.py [--ei EI_FOLDER] [--msms MSMS_FOLDER] [--to DIR]
+
+(--to DIR writes DIR/ei and DIR/msms instead: a candidate the harness checks before it is shipped)
 
 (one task per lease call fits the transfer limit, so either may come alone)
 """
@@ -40,11 +42,13 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ei", type=Path, help="adapter folder to install as the EI adapter")
     parser.add_argument("--msms", type=Path, help="adapter folder to install as the MS/MS adapter")
+    parser.add_argument("--to", type=Path, default=Path("tools/llm4ms/adapters"),
+                        help="folder to install into [tools/llm4ms/adapters, the shipped ones]")
     args = parser.parse_args()
     if not (args.ei or args.msms):
         parser.error("give --ei, --msms or both")
     real = resolve_model("smollm2-135m")
-    adapters = Path("tools/llm4ms/adapters")
+    args.to.mkdir(parents=True, exist_ok=True)
     for name, source in (("ei", args.ei), ("msms", args.msms)):
         if source:
-            ship(source, adapters / name, real)
+            ship(source, args.to / name, real)

@@ -1,4 +1,4 @@
-"""Check the reduced GGUF against the full one. Run with /work/main/.venv/bin/python from the repo root."""
+"""Check the reduced GGUF against the full one. Run with .venv/bin/python from the repo root (bundle.sh does)."""
 import json
 import lzma
 import os
@@ -10,12 +10,13 @@ import torch
 import pyarrow.parquet as pq
 from safetensors.torch import load_file
 
-ROOT = Path(__file__).resolve().parents[2]
-keep = json.loads((ROOT / ".gpu/kept_tokens.json").read_text())
+ROOT = Path(__file__).resolve().parents[3]  # the repository root (this file is benchmarks/training/lease/)
+BUNDLE = Path(os.environ.get("LLM4MS_BUNDLE", ROOT / ".gpu"))  # bundle.sh may name another folder
+keep = json.loads((BUNDLE / "kept_tokens.json").read_text())
 tmp = Path(tempfile.mkdtemp(prefix="verify-reduced-"))
 try:
     gguf_path = tmp / "smollm2-12.gguf"
-    with lzma.open(ROOT / ".gpu/smollm2-12.gguf.xz") as fin, open(gguf_path, "wb") as fout:
+    with lzma.open(BUNDLE / "smollm2-12.gguf.xz") as fin, open(gguf_path, "wb") as fout:
         shutil.copyfileobj(fin, fout, 1 << 22)
     from llm4ms.backbone.gguf_convert import convert_gguf
     out = tmp / "hf"
