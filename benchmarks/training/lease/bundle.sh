@@ -1,8 +1,8 @@
 #!/bin/bash
 # Here, from the repository root, before a lease call for one task: (re)build .gpu/, the bundle lease.sh reads on
 # the GPU machine, from the MassBank files and the shipped adapter of that task. /tmp does not outlive a session,
-# and the fourth lease (2026-11-27) had to rebuild all of this by hand first, so it is one script now (~10 minutes
-# on 2 cores for EI).
+# and the fourth lease (2026-11-27) had to rebuild all of this by hand first, so it is one script now (24 minutes
+# for EI on 2 cores shared with other work).
 #
 #   bash benchmarks/training/lease/bundle.sh [ei|ms2] [BUNDLE_DIR]   (default ei, .gpu; TX=DIR keeps the texts, /tmp/tx)
 #
