@@ -34,8 +34,7 @@ $LLM4MS textualize "$DATA/ei_queries.msp" -o "$TX/ei_queries_paper.parquet" --te
     huggingface_hub==0.36.2 peft==0.21.2 gguf==0.19.0
 .venv/bin/pip wheel -q --no-deps llm2vec==0.2.3 -w "$BUNDLE/whl"
 
-# the shipped adapter's view of the library (for its confusions, below; embed picks the adapter of the texts'
-# template); on a fresh machine this is also what converts the GGUF into the cache make_reduced.py reads
+# the shipped adapter's view of the library, for its confusions below (embed picks the adapter of the texts' template)
 $LLM4MS embed "$TX/${NAME}_library.parquet" -o "$TX/${NAME}_library.shipped.emb.parquet" --threads 2 -q
 LLM4MS_BUNDLE="$BUNDLE" $PY benchmarks/training/lease/make_reduced.py
 LLM4MS_BUNDLE="$BUNDLE" $PY benchmarks/training/lease/verify.py

