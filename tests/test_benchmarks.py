@@ -252,3 +252,28 @@ def test_the_lease_check_scores_both_views_as_embed_search_and_score_do(cli, ei,
                        False, also_peak_choice="mz-weighted")
     assert checked == scored
     assert scored["both"] != scored["open"]  # the second view changes the tiny model's ranking on this data
+
+
+def test_library_copies_are_the_templates_texts_of_perturbed_spectra_drawn_per_row(ei):
+    # The centroid experiment must be repeatable copy by copy (a re-run embeds only new copies) and must write
+    # copies exactly as training writes a perturbed view: same template, same text settings.
+    import numpy as np
+
+    from benchmarks.library_copies import copy_table
+    from llm4ms import tables
+    from llm4ms.textualize import text_with_params
+    from llm4ms.training.augment import PROFILES, perturb
+
+    library = pq.read_table(ei / "library.parquet")
+    textualization = tables.read_provenance(ei / "library.parquet", "library", (tables.SPECTRA,))["textualization"]
+    first, again, second = (copy_table(library, textualization, "instrument", 0, k) for k in (1, 1, 2))
+    assert first.equals(again) and first.num_rows == library.num_rows
+    assert first.drop_columns(["text"]).equals(library.drop_columns(["text"]))
+    texts, originals = first.column("text").to_pylist(), library.column("text").to_pylist()
+    assert texts != second.column("text").to_pylist()
+    assert sum(a != b for a, b in zip(texts, originals)) > 0.9 * len(texts)
+    row = 3
+    params = textualization["templates"][library.column("template")[row].as_py()]
+    mz, intensity = perturb(np.random.default_rng([0, 1, row]), library.column("mz")[row].as_py(),
+                            library.column("intensities")[row].as_py(), PROFILES["instrument"], False)
+    assert texts[row] == text_with_params(mz, intensity, None, library.column("template")[row].as_py(), params)[0]

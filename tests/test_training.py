@@ -392,3 +392,22 @@ def test_a_second_text_view_writes_half_the_texts_with_the_other_peak_choice(cli
         result = cli("train", tmp_path / source, "-o", tmp_path / "no", "--also-peak-choice", choice, *args)
         assert result.exit_code == 3 and fragment in result.stderr, result.stderr
     assert not (tmp_path / "no").exists()
+
+
+def test_the_lease_runner_starts_a_continued_stage_from_the_bare_backbone_when_told_none(mined, ms2_table, tiny_model,
+                                                                                        tmp_path):
+    # A depth run on the GPU has no adapter to continue (the shipped ones have 12 layers and name another reduced
+    # copy), so `--init TASK:none` must train the stage from the backbone alone and say so in its command.
+    from benchmarks.training import run_variants
+
+    _, _, _, training_set = mined
+    run_variants.main(["--model", str(tiny_model), "--device", "cpu", "--layers", "2", "--task",
+                       f"ms2:{training_set}:{ms2_table}", "--task-minutes", "5", "--steps", "2", "--batch-size", "4",
+                       "--stages", "continued", "--init", "ms2:none", "--out", str(tmp_path / "runs"),
+                       "--report", str(tmp_path / "report")])
+    result = json.loads((tmp_path / "report" / "results.json").read_text())["ms2"]["continued"]
+    assert result["steps"] == 2 and set(result["dev"]) == {"open", "window"}, result
+    assert "--init-adapter" not in result["command"] and "--layers 2" in result["command"]
+    metadata = json.loads((tmp_path / "runs" / "ms2-continued" / "llm4ms_adapter.json").read_text())
+    assert [s["stage"] for s in metadata["stages"]] == ["supervised"] and metadata["layers"] == 2
+    assert (tmp_path / "report" / "ms2-continued.tar").is_file()

@@ -66,7 +66,8 @@ def run_task(task, train_file, queries, model, args, out, log, results):
         results[task]["zero-shot"] = evaluate(model, None, args.layers, queries, train_file, args.device, window,
                                                also_peak_choice=args.also_peak_choice)
         log(f"{task} zero-shot {results[task]['zero-shot']}")
-    folders = {"given": args.init[task]} if task in args.init else {}
+    # "none": the continued stage starts from the bare backbone (a depth run, which no shipped adapter fits)
+    folders = {"given": None if args.init[task] == "none" else args.init[task]} if task in args.init else {}
     for name, stage, parent, overrides, share in PLAN:
         if name not in args.stages or (parent and parent not in folders):
             continue
@@ -93,8 +94,9 @@ def run_task(task, train_file, queries, model, args, out, log, results):
             results[task][name] = {"dev": scores, "steps": result["steps_done"], "train_seconds": result["seconds"],
                                    "wall_seconds": round(seconds, 1),
                                    "final_loss": result["final_loss_mean_last_50"],
-                                   "command": command_line(folder.name, Path(train_file).name, model, parent and
-                                                           f"{task}-{parent}", settings, "MODEL")}
+                                   "command": command_line(folder.name, Path(train_file).name, model,
+                                                           folders.get(parent) and f"{task}-{parent}", settings,
+                                                           "MODEL")}
             log(f"{task} {name}: {result['steps_done']} steps, loss {result['final_loss_mean_last_50']}, dev {scores}")
         except Exception:  # one variant failing must not cost the others their share of the lease
             results[task][name] = {"error": traceback.format_exc(limit=4)}
@@ -134,7 +136,8 @@ def main(argv=None):
                         help="llm4ms train --also-peak-choice (EI): train on both texts; the check also scores both")
     parser.add_argument("--stages", default=",".join(["zero-shot"] + [p[0] for p in PLAN[:-1]]),
                         help="comma-separated names from PLAN (and zero-shot)")
-    parser.add_argument("--init", action="append", default=[], help="task:adapter folder, for 'continued'")
+    parser.add_argument("--init", action="append", default=[],
+                        help="task:adapter folder, for 'continued' (task:none: from the bare backbone)")
     parser.add_argument("--deadline-minutes", type=float, default=1e9, help="whole run, evaluations included")
     parser.add_argument("--out", required=True, help="adapter folders")
     parser.add_argument("--report", required=True, help="results.json, log.txt and the adapters as tar files")

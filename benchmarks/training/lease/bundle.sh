@@ -5,8 +5,10 @@
 # for EI on 2 cores shared with other work).
 #
 #   bash benchmarks/training/lease/bundle.sh [ei|ms2] [BUNDLE_DIR]   (default ei, .gpu; TX=DIR keeps the texts, /tmp/tx)
+#   KEEP_LAYERS=16 bash benchmarks/training/lease/bundle.sh ei     (a depth run's bundle: smollm2-16.gguf.xz instead of
+#   smollm2-12; lease.sh with INIT=none, since the shipped 12-layer adapters name the other copy)
 #
-# What it makes: the six pinned wheels (Python 3.12 there), the reduced 12-layer GGUF (make_reduced.py, checked by
+# What it makes: the six pinned wheels (Python 3.12 there), the reduced GGUF (make_reduced.py, checked by
 # verify.py), the task's training set with the shipped adapter's own confusions as extra hard negatives
 # (benchmarks.training.model_negatives), its dev queries, setup.sh and check_tokens.py. The Parquet tables are
 # rewritten with zstd (same tables and metadata), which is what let the fourth lease's call fit the 64 MiB cap.
@@ -19,6 +21,7 @@ case $TASK in
     *) echo "bundle.sh: task must be ei or ms2, not $TASK" >&2; exit 2 ;;
 esac
 mkdir -p "$TX" "$BUNDLE/whl"
+rm -f "$BUNDLE"/smollm2-*.gguf.*  # setup.sh unpacks the one copy it finds
 
 # every table make_reduced.py reads for its token set, so the kept embedding rows (and the file's sha256) stay the same
 $LLM4MS textualize "$DATA/ei_library.msp" -o "$TX/ei_library.parquet" -q
@@ -36,8 +39,8 @@ $LLM4MS textualize "$DATA/ei_queries.msp" -o "$TX/ei_queries_paper.parquet" --te
 
 # the shipped adapter's view of the library, for its confusions below (embed picks the adapter of the texts' template)
 $LLM4MS embed "$TX/${NAME}_library.parquet" -o "$TX/${NAME}_library.shipped.emb.parquet" --threads 2 -q
-LLM4MS_BUNDLE="$BUNDLE" $PY benchmarks/training/lease/make_reduced.py
-LLM4MS_BUNDLE="$BUNDLE" $PY benchmarks/training/lease/verify.py
+LLM4MS_BUNDLE="$BUNDLE" TX="$TX" $PY benchmarks/training/lease/make_reduced.py
+LLM4MS_BUNDLE="$BUNDLE" TX="$TX" $PY benchmarks/training/lease/verify.py
 
 # the mined training set alone: one CPU step is the cheapest way to have train write it
 if [ ! -f "$TX/${NAME}_library.train.parquet" ]; then

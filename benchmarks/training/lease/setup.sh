@@ -1,7 +1,8 @@
 # Source this from the repo root on the GPU machine:   source .gpu/setup.sh && <command>
 # Installs the pinned wheels (transformers 4.44.2, tokenizers 0.19.1, huggingface_hub 0.36.2, llm2vec 0.2.3,
 # peft 0.21.2, gguf 0.19.0) into /tmp/site, which shadows the machine's own versions via PYTHONPATH, exports the
-# offline/cache variables, and unpacks the reduced 12-layer SmolLM2 GGUF to /tmp/smollm2-12.gguf.
+# offline/cache variables, and unpacks the reduced SmolLM2 GGUF (.gpu/smollm2-N.gguf.xz, N kept layers, 12 unless
+# make_reduced.py was given KEEP_LAYERS) to /tmp/smollm2-N.gguf, exported as LLM4MS_LEASE_MODEL.
 # No `set -e`/`exit`: this runs in the caller's shell; failures return 1 so `source ... &&` stops.
 _llm4ms_gpu_setup() {
     local root
@@ -12,11 +13,14 @@ _llm4ms_gpu_setup() {
     export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 TOKENIZERS_PARALLELISM=false
     export LLM4MS_CACHE=/tmp/llm4ms-cache
     mkdir -p "$LLM4MS_CACHE"
-    python3 - "$root/.gpu" <<'PY' || { echo "setup.sh: model unpack failed" >&2; return 1; }
+    local packed
+    packed=("$root"/.gpu/smollm2-*.gguf.xz)
+    [ ${#packed[@]} -eq 1 ] && [ -f "${packed[0]}" ] || { echo "setup.sh: need exactly one .gpu/smollm2-*.gguf.xz" >&2; return 1; }
+    export LLM4MS_LEASE_MODEL="/tmp/$(basename "${packed[0]}" .xz)"
+    python3 - "${packed[0]}" "$LLM4MS_LEASE_MODEL" <<'PY' || { echo "setup.sh: model unpack failed" >&2; return 1; }
 import hashlib, lzma, os, shutil, sys
-src = os.path.join(sys.argv[1], "smollm2-12.gguf.xz")
-dst = "/tmp/smollm2-12.gguf"
-want = open(os.path.join(sys.argv[1], "smollm2-12.gguf.sha256")).read().split()[0]
+src, dst = sys.argv[1], sys.argv[2]
+want = open(src[:-len(".xz")] + ".sha256").read().split()[0]
 def digest(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -12,14 +12,26 @@ under ``trained_on`` (make_init.py does the reverse on the lease machine, so a l
 
 import argparse
 import json
+import re
 import shutil
 from pathlib import Path
 
 from llm4ms.backbone import resolve_model
 
-NOTE = ("a copy of the same GGUF file with layers 12-29 and the token embeddings no spectrum text uses set to zero "
-        "(to fit the GPU lease's 64 MB transfer); layers 0-11 and every used token row are byte-identical, so the "
-        "first 12 layers compute the same vectors (checked: maximum difference 0 on CPU)")
+
+def note(kept: int) -> str:
+    return (f"a copy of the same GGUF file with layers {kept}-29 and the token embeddings no spectrum text uses set to "
+            f"zero (to fit the GPU lease's 64 MB transfer); layers 0-{kept - 1} and every used token row are "
+            f"byte-identical, so the first {kept} layers compute the same vectors (checked: maximum difference 0 "
+            "on CPU)")
+
+
+def _kept_layers(name: str) -> int:
+    """N of the reduced copy smollm2-N.gguf (make_reduced.py's KEEP_LAYERS)."""
+    found = re.fullmatch(r"smollm2-(\d+)\.gguf", name)
+    if not found:
+        raise SystemExit(f"{name}: not a reduced copy made by make_reduced.py (smollm2-N.gguf)")
+    return int(found.group(1))
 
 
 def ship(source: Path, target: Path, real) -> None:
@@ -28,7 +40,7 @@ def ship(source: Path, target: Path, real) -> None:
     if trained_on["fingerprint"] == real.fingerprint:
         raise SystemExit(f"{source}: already names the real backbone")
     metadata["base_model"] = {"name": real.name, "fingerprint": real.fingerprint,
-                              "trained_on": {**trained_on, "note": NOTE}}
+                              "trained_on": {**trained_on, "note": note(_kept_layers(trained_on["name"]))}}
     partial = target.with_name(target.name + ".part")
     shutil.rmtree(partial, ignore_errors=True)
     shutil.copytree(source, partial)

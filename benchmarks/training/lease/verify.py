@@ -1,4 +1,5 @@
-"""Check the reduced GGUF against the full one. Run with .venv/bin/python from the repo root (bundle.sh does)."""
+"""Check the reduced GGUF against the full one. Run with .venv/bin/python from the repo root (bundle.sh does), with
+the KEEP_LAYERS make_reduced.py had."""
 import json
 import lzma
 import os
@@ -12,18 +13,20 @@ from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[3]  # the repository root (this file is benchmarks/training/lease/)
 BUNDLE = Path(os.environ.get("LLM4MS_BUNDLE", ROOT / ".gpu"))  # bundle.sh may name another folder
+KEEP_LAYERS = int(os.environ.get("KEEP_LAYERS", 12))
+NAME = f"smollm2-{KEEP_LAYERS}.gguf"
 keep = json.loads((BUNDLE / "kept_tokens.json").read_text())
 tmp = Path(tempfile.mkdtemp(prefix="verify-reduced-"))
 try:
-    gguf_path = tmp / "smollm2-12.gguf"
-    with lzma.open(BUNDLE / "smollm2-12.gguf.xz") as fin, open(gguf_path, "wb") as fout:
+    gguf_path = tmp / NAME
+    with lzma.open(BUNDLE / f"{NAME}.xz") as fin, open(gguf_path, "wb") as fout:
         shutil.copyfileobj(fin, fout, 1 << 22)
     from llm4ms.backbone.gguf_convert import convert_gguf
     out = tmp / "hf"
     out.mkdir()
     convert_gguf(gguf_path, out)
-    models = Path.home() / ".cache/llm4ms/models"
-    full_dir = next(p.parent for p in models.glob("SmolLM2-135M-Instruct.Q4_1-*/model.safetensors"))
+    from llm4ms.backbone import resolve_model
+    full_dir = Path(resolve_model("smollm2-135m").path)  # converted once into llm4ms's cache, wherever that is
     full, red = load_file(full_dir / "model.safetensors"), load_file(out / "model.safetensors")
     assert full.keys() == red.keys(), (full.keys() ^ red.keys())
     bad = []
@@ -31,7 +34,7 @@ try:
         a, b = full[name], red[name]
         if name.startswith("model.layers."):
             n = int(name.split(".")[2])
-            ok = torch.equal(a, b) if n < 12 else not b.any()
+            ok = torch.equal(a, b) if n < KEEP_LAYERS else not b.any()
         elif name == "model.embed_tokens.weight":
             mask = torch.zeros(a.shape[0], dtype=torch.bool)
             mask[keep] = True
@@ -44,13 +47,15 @@ try:
     for f in ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         print(f, "identical" if (full_dir / f).read_bytes() == (out / f).read_bytes() else "DIFFERS")
 
-    from llm4ms.backbone import resolve_model
     from llm4ms.backbone.encoder import SpectrumEncoder
-    texts = pq.read_table("/tmp/tx/ei_queries.parquet", columns=["text"]).column("text").to_pylist()[:20]
-    texts += pq.read_table("/tmp/tx/ei_queries_paper.parquet", columns=["text"]).column("text").to_pylist()[:20]
-    vec_full = SpectrumEncoder(resolve_model("smollm2-135m"), device="cpu", dtype="float32", layers=12).encode(texts, 8)
+    tx = Path(os.environ.get("TX", "/tmp/tx"))  # bundle.sh's textualized MassBank files
+    texts = pq.read_table(tx / "ei_queries.parquet", columns=["text"]).column("text").to_pylist()[:20]
+    texts += pq.read_table(tx / "ei_queries_paper.parquet", columns=["text"]).column("text").to_pylist()[:20]
+    vec_full = SpectrumEncoder(resolve_model("smollm2-135m"), device="cpu", dtype="float32",
+                              layers=KEEP_LAYERS).encode(texts, 8)
     os.environ["LLM4MS_CACHE"] = str(tmp / "cache")
-    vec_red = SpectrumEncoder(resolve_model(str(gguf_path)), device="cpu", dtype="float32", layers=12).encode(texts, 8)
+    vec_red = SpectrumEncoder(resolve_model(str(gguf_path)), device="cpu", dtype="float32",
+                             layers=KEEP_LAYERS).encode(texts, 8)
     del os.environ["LLM4MS_CACHE"]
     print("encode: n=%d max abs diff (20 default-template) %.3g, (20 paper-template) %.3g" % (
         len(texts), np.abs(vec_full[:20] - vec_red[:20]).max(), np.abs(vec_full[20:] - vec_red[20:]).max()))
