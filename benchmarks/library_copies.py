@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
@@ -29,12 +30,12 @@ from llm4ms.steps.score import score_files
 from llm4ms.steps.search import search_files
 from llm4ms.training.augment import PROFILES, perturbed_text
 
-from .data import spectra_table
+from .data import TASKS, spectra_table
 from .ensemble import vectors
 from .methods.llm4ms import Embeddings, Llm4msOptions
-from .oracle import mcnemar
+from .oracle import oracle
 from .report import write_json
-from .text_information import KS, task_tables
+from .text_information import KS
 
 
 def copy_table(library: pa.Table, textualization: dict, profile: str, seed: int, copy: int) -> pa.Table:
@@ -78,12 +79,6 @@ def recall(task, queries: Path, library: Path, truth: Path, folder: Path, name: 
     return result
 
 
-def first_hits(tsv: Path) -> np.ndarray:
-    lines = tsv.read_text(encoding="utf-8").splitlines()
-    at = lines[0].split("\t").index("rank")
-    return np.array([line.split("\t")[at] == "1" for line in lines[1:]])
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.library_copies")
     parser.add_argument("--task", choices=("ei", "ms2"), default="ei")
@@ -97,7 +92,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    task, _, _, library = task_tables(argparse.Namespace(task=args.task, work=None))
+    task = TASKS[args.task]
     work = Path(__file__).parent / "work" / task.name
     harness = Embeddings(task, Llm4msOptions(adapter=args.adapter), work)
     query_file, library_file = harness.get("queries")[0], harness.get("library")[0]
@@ -108,14 +103,16 @@ def main(argv=None):
         args.per_query.mkdir(parents=True, exist_ok=True)
     textualization = tables.read_provenance(library_file, library_file.name, (tables.EMBEDDINGS,))["textualization"]
     encoder = harness.encoder_for(truth)
+    spectra = None
     copies = []
     for k in range(1, args.copies + 1):
         # named by everything that makes the copy, so a re-run with more copies embeds only the new ones
         out = folder / f"copy-{args.profile}-{args.seed}-{k}.{library_file.stem}.parquet"
         if not out.exists():
             source = folder / "copy.spectra.parquet"
-            pq.write_table(copy_table(pq.read_table(spectra_file), textualization, args.profile, args.seed, k),
-                           source)
+            if spectra is None:  # read once, and only when a copy is missing
+                spectra = pq.read_table(spectra_file)
+            pq.write_table(copy_table(spectra, textualization, args.profile, args.seed, k), source)
             embed_table(str(source), str(out), encoder)
             source.unlink()
         copies.append(vectors(out))
@@ -134,14 +131,16 @@ def main(argv=None):
     write_like(library_file, pa.concat_tables(rows), variants["all-copies"])
     result = {"task": task.name, "adapter": args.adapter, "model": encoder.record, "copies": args.copies,
               "profile": PROFILES[args.profile].record(), "profile_name": args.profile, "seed": args.seed,
-              "library_spectra": library.num_rows, "recall": {}, "paired_at_1": {}}
+              "library_spectra": embedded.num_rows, "recall": {}, "paired_at_1": {}}
     for name, path in variants.items():
         result["recall"][name] = recall(task, query_file, path, truth, folder, name, args.per_query)
-    for name in [n for n in variants if n != "template"]:
-        for method in ("llm4ms", "hybrid"):
-            a, b = (first_hits(folder / f"{n}.{method}.tsv") for n in (name, "template"))
-            result["paired_at_1"][f"{name} vs template, {method}"] = mcnemar(int((a & ~b).sum()),
-                                                                             int((b & ~a).sum()))
+    for method in ("llm4ms", "hybrid"):
+        # the control last, so each pair with it reads "VARIANT vs template" (the variant's wins first)
+        ranked = {name: pd.read_csv(folder / f"{name}.{method}.tsv", sep="\t")
+                  for name in [*variants][1:] + ["template"]}
+        for pair, counts in oracle(ranked)["paired"].items():
+            if pair.endswith(" vs template"):
+                result["paired_at_1"][f"{pair}, {method}"] = counts
     write_json(result, args.out)
 
 

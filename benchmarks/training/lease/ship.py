@@ -12,11 +12,11 @@ under ``trained_on`` (make_init.py does the reverse on the lease machine, so a l
 
 import argparse
 import json
-import re
 import shutil
 from pathlib import Path
 
 from llm4ms.backbone import resolve_model
+from reduced_copy import kept_layers
 
 
 def note(kept: int) -> str:
@@ -26,21 +26,13 @@ def note(kept: int) -> str:
             "on CPU)")
 
 
-def _kept_layers(name: str) -> int:
-    """N of the reduced copy smollm2-N.gguf (make_reduced.py's KEEP_LAYERS)."""
-    found = re.fullmatch(r"smollm2-(\d+)\.gguf", name)
-    if not found:
-        raise SystemExit(f"{name}: not a reduced copy made by make_reduced.py (smollm2-N.gguf)")
-    return int(found.group(1))
-
-
 def ship(source: Path, target: Path, real) -> None:
     metadata = json.loads((source / "llm4ms_adapter.json").read_text())
     trained_on = metadata["base_model"]
     if trained_on["fingerprint"] == real.fingerprint:
         raise SystemExit(f"{source}: already names the real backbone")
     metadata["base_model"] = {"name": real.name, "fingerprint": real.fingerprint,
-                              "trained_on": {**trained_on, "note": note(_kept_layers(trained_on["name"]))}}
+                              "trained_on": {**trained_on, "note": note(kept_layers(trained_on["name"]))}}
     partial = target.with_name(target.name + ".part")
     shutil.rmtree(partial, ignore_errors=True)
     shutil.copytree(source, partial)

@@ -11,10 +11,9 @@ import torch
 import pyarrow.parquet as pq
 from safetensors.torch import load_file
 
-ROOT = Path(__file__).resolve().parents[3]  # the repository root (this file is benchmarks/training/lease/)
-BUNDLE = Path(os.environ.get("LLM4MS_BUNDLE", ROOT / ".gpu"))  # bundle.sh may name another folder
-KEEP_LAYERS = int(os.environ.get("KEEP_LAYERS", 12))
-NAME = f"smollm2-{KEEP_LAYERS}.gguf"
+from reduced_copy import BUNDLE, KEEP_LAYERS, TX, file_name
+
+NAME = file_name()
 keep = json.loads((BUNDLE / "kept_tokens.json").read_text())
 tmp = Path(tempfile.mkdtemp(prefix="verify-reduced-"))
 try:
@@ -48,9 +47,8 @@ try:
         print(f, "identical" if (full_dir / f).read_bytes() == (out / f).read_bytes() else "DIFFERS")
 
     from llm4ms.backbone.encoder import SpectrumEncoder
-    tx = Path(os.environ.get("TX", "/tmp/tx"))  # bundle.sh's textualized MassBank files
-    texts = pq.read_table(tx / "ei_queries.parquet", columns=["text"]).column("text").to_pylist()[:20]
-    texts += pq.read_table(tx / "ei_queries_paper.parquet", columns=["text"]).column("text").to_pylist()[:20]
+    texts = pq.read_table(TX / "ei_queries.parquet", columns=["text"]).column("text").to_pylist()[:20]
+    texts += pq.read_table(TX / "ei_queries_paper.parquet", columns=["text"]).column("text").to_pylist()[:20]
     vec_full = SpectrumEncoder(resolve_model("smollm2-135m"), device="cpu", dtype="float32",
                               layers=KEEP_LAYERS).encode(texts, 8)
     os.environ["LLM4MS_CACHE"] = str(tmp / "cache")
