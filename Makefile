@@ -25,7 +25,7 @@ demo: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh demo-out
 
 test: install
-	$(BIN)/ruff check tools tests benchmarks
+	$(BIN)/ruff check tools tests benchmarks test-data
 	$(BIN)/python -m pytest
 
 # Every method on one task of the MassBank dev files (TASK=ei or ms2), results in benchmarks/results/;

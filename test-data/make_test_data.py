@@ -399,8 +399,8 @@ def write_mzml(path, queries):
                         params.append({"name": "MassBank COLLISION_ENERGY", "value": ce})
                     ic = "IC_ORBITRAP" if "FT" in q["meta"].get("INSTRUMENT_TYPE", "") else "IC_QTOF"
                     out.write_spectrum(
-                        mz, inten, id="scan=%d" % i, encoding=F64, instrument_configuration_id=ic, centroided=True, polarity="positive scan",
-                        scan_start_time=0.5 * i, params=params,
+                        mz, inten, id="scan=%d" % i, encoding=F64, instrument_configuration_id=ic, centroided=True,
+                        polarity="positive scan", scan_start_time=0.5 * i, params=params,
                         precursor_information={
                             "mz": q["precursor_mz"], "charge": z, "scan_id": "scan=0",
                             "activation": activation,
@@ -428,15 +428,20 @@ def write_readme(path, rows, lic_sets):
         "converted benchmark files of this project (`shared/data/massbank/`). Each record is",
         "copied verbatim and keeps its own `License`/`LICENSE` and `Authors`/`AUTHORS` fields;",
         "credit goes to MassBank and to the authors listed per record below. Only records",
-        "under %s were used." % " / ".join(sorted(set(l for s in lic_sets for l in s))),
+        "under %s were used." % " / ".join(sorted(set(lic for s in lic_sets for lic in s))),
         "",
         "| file | what |",
         "| --- | --- |",
-        "| `ei_library.msp` | EI reference library (NIST MSP): every usable spectrum of the EI query compounds (max. 3 per compound) plus distractors |",
+        "| `ei_library.msp` | EI reference library (NIST MSP): every usable spectrum of the EI query compounds"
+        " (max. 3 per compound) plus distractors |",
         "| `ei_queries.msp` | 12 EI query spectra (NIST MSP); each query compound has a spectrum in `ei_library.msp` |",
         "| `ms2_library.mgf` | positive-mode LC-MS/MS reference library (MGF), same idea |",
-        "| `ms2_queries.mgf` | 12 MS/MS query spectra (MGF, [M+H]+); each query compound has a library spectrum from another lab |",
-        "| `ms2_queries.mzML` | indexed mzML (written with psims) derived from the 12 records of `ms2_queries.mgf`: a synthetic MS1 survey scan `scan=0` (one peak at each query precursor m/z), then the queries as centroided MS2 scans `scan=1`..`scan=12` in the order of `ms2_queries.mgf`, each with the MassBank accession as `spectrum title` (MS:1000796) and userParam `MassBank accession` |",
+        "| `ms2_queries.mgf` | 12 MS/MS query spectra (MGF, [M+H]+); each query compound has a library spectrum"
+        " from another lab |",
+        "| `ms2_queries.mzML` | indexed mzML (written with psims) derived from the 12 records of `ms2_queries.mgf`:"
+        " a synthetic MS1 survey scan `scan=0` (one peak at each query precursor m/z), then the queries as"
+        " centroided MS2 scans `scan=1`..`scan=12` in the order of `ms2_queries.mgf`, each with the MassBank"
+        " accession as `spectrum title` (MS:1000796) and userParam `MassBank accession` |",
         "| `make_test_data.py` | the script that made all of the above (deterministic) |",
         "",
         "Counts: %s." % "; ".join(counts),
