@@ -49,7 +49,8 @@ try:
     for f in ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         same = (full_dir / f).read_bytes() == (out / f).read_bytes()
         print(f, "identical" if same else "DIFFERS")
-        problems += [] if same else [f"{f} differs"]
+        if not same:
+            problems.append(f"{f} differs")
 
     from llm4ms.backbone.encoder import SpectrumEncoder
     texts = pq.read_table(TX / "ei_queries.parquet", columns=["text"]).column("text").to_pylist()[:20]
@@ -64,7 +65,8 @@ try:
     print("encode: n=%d max abs diff (20 default-template) %.3g, (20 paper-template) %.3g" % (
         len(texts), diff[:20].max(), diff[20:].max()))
     # the kept rows and layers are byte-identical, so the embeddings should be too; 1e-5 only allows thread-order noise
-    problems += [f"embeddings differ by up to {diff.max():.3g}"] if diff.max() > 1e-5 else []
+    if diff.max() > 1e-5:
+        problems.append(f"embeddings differ by up to {diff.max():.3g}")
 finally:
     shutil.rmtree(tmp)
 if problems:
