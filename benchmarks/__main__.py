@@ -58,7 +58,8 @@ def compare(args, command: str) -> None:
     if args.slow_queries is not None:
         task = replace(task, slow_queries=args.slow_queries or None)
     options = Llm4msOptions(args.model, args.adapter, args.layers, args.template, args.device, args.batch_size,
-                            args.rerank_depth, args.dtype, args.peak_choice, args.also_peak_choice)
+                            args.rerank_depth, args.rerank_weight, args.dtype, args.peak_choice,
+                            args.also_peak_choice)
     label = args.label or "-".join(filter(None, [task.name] + ([] if args.model == "smollm2-135m" else
                                                                 [Path(args.model).name]) +
                                                   ([Path(args.adapter).name] if args.adapter != "auto" else []) +
@@ -104,6 +105,8 @@ def main(argv=None):
     cmp.add_argument("--also-peak-choice", choices=sorted(PEAK_CHOICES),
                      help="As llm4ms embed: a second text view beside the first (llm4ms methods only).")
     cmp.add_argument("--rerank-depth", type=int, default=50)
+    cmp.add_argument("--rerank-weight", type=float, default=0.5,
+                     help="As llm4ms search (hybrid methods): 1 is plain re-ranking, as before 2026-11-28.")
     cmp.add_argument("--slow-queries", type=int, help="Queries for slow methods (0: all; default per task).")
     cmp.add_argument("--seed", type=int, default=0)
     cmp.add_argument("--out")

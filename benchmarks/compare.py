@@ -43,6 +43,12 @@ def _model_label(options) -> str:
     return f"{options.model}, {adapter}"
 
 
+def _blend(weight: float) -> str:
+    if weight == 1:
+        return "weighted cosine"
+    return f"{weight:g} × weighted cosine + {1 - weight:g} × embedding cosine"
+
+
 def _weighting(task) -> str:
     return f"m/z^{task.mz_power:g}·I^{task.intensity_power:g}" if task.mz_power else f"I^{task.intensity_power:g}"
 
@@ -69,7 +75,7 @@ METHODS = {
     "llm4ms-window": Method("llm4ms {model}, precursor window",
                             lambda c, q, lib: llm4ms(c.task, c.embeddings, c.hits("llm4ms-window"), window=True),
                             needs_precursor=True, embeds=True),
-    "hybrid": Method("hybrid: llm4ms {model} top {depth}, re-ranked by weighted cosine",
+    "hybrid": Method("hybrid: llm4ms {model} top {depth}, re-ranked by {blend}",
                      lambda c, q, lib: llm4ms(c.task, c.embeddings, c.hits("hybrid"), rerank="weighted-cosine"),
                      embeds=True),
     "hybrid-window": Method("hybrid, precursor window",
@@ -149,7 +155,8 @@ def run(task, methods: list, work: Path, out: Path, llm4ms_options, seed: int = 
         n = score["n_queries"]
         results[name] = {
             "method": name, "label": method.label.format(weighting=_weighting(task), model=_model_label(llm4ms_options),
-                                                         depth=llm4ms_options.rerank_depth),
+                                                         depth=llm4ms_options.rerank_depth,
+                                                         blend=_blend(llm4ms_options.rerank_weight)),
             "n_queries": n, "subset": slow, **{f"recall@{k}": score[f"recall@{k}"] for k in KS},
             "mean_top1_tanimoto": score["mean_top1_tanimoto"], "n_without_hits": score["n_without_hits"],
             "library_prep_s": ranking.library_prep_s, "query_prep_s": ranking.query_prep_s,

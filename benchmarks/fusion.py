@@ -1,10 +1,14 @@
 """Would a fused score beat re-ranking? Recall over distinct compounds when the embedding's best
 --depth library spectra are ranked by w · spectral similarity + (1 − w) · embedding cosine, for w from
-0 (the embedding alone) to 1 (what `llm4ms search --rerank` does), on embedding files the harness made.
+0 (the embedding alone) to 1 (`llm4ms search --rerank --rerank-weight 1`), on embedding files the harness
+made; `search --rerank` uses w = 0.5 by default.
 
     python -m benchmarks.fusion QUERIES.emb.parquet LIBRARY.emb.parquet [--window 0.01] [--out F.json]
+    python -m benchmarks.fusion LIBRARY.emb.parquet [--held-out 1000] ...
 
-A measurement, not a search mode: `llm4ms search` has no fused score (RESULTS.md says why).
+With the library alone, the queries are library spectra held out of it: one seeded spectrum of each
+compound with two or more, at most --held-out of them, searched against the rest. That chooses a weight
+without the query files (the adapters trained on these spectra, so it favours the embedding).
 """
 
 import argparse
@@ -53,19 +57,41 @@ def fusion_recall(queries, library, method: str, window: float | None, depth: in
             for weight, row in zip(WEIGHTS, hits)}
 
 
+def held_out_of(library, most: int, seed: int = 0):
+    """(queries, the rest of the library): one seeded spectrum per compound with several, at most ``most``."""
+    keys = compound_keys(library)
+    rng = np.random.default_rng(seed)
+    rows_of = {}
+    for row, key in enumerate(keys):
+        rows_of.setdefault(key, []).append(row)
+    chosen = np.array([rng.choice(rows) for rows in rows_of.values() if len(rows) > 1])
+    if len(chosen) > most:
+        chosen = rng.choice(chosen, most, replace=False)
+    chosen = np.sort(chosen)
+    return library.take(chosen), library.take(np.setdiff1d(np.arange(len(keys)), chosen))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.fusion")
-    parser.add_argument("queries")
-    parser.add_argument("library")
+    parser.add_argument("tables", nargs="+", metavar="[QUERIES] LIBRARY")
+    parser.add_argument("--held-out", type=int, default=1000,
+                        help="With LIBRARY alone: at most this many held-out library spectra as queries.")
     parser.add_argument("--method", default="weighted-cosine", choices=("cosine", "weighted-cosine"))
     parser.add_argument("--window", type=float, help="precursor window, Da (default: open search)")
     parser.add_argument("--depth", type=int, default=50)
     parser.add_argument("--out", help="JSON file (default: stdout)")
     args = parser.parse_args(argv)
-    result = {"queries": args.queries, "library": args.library, "method": args.method, "window": args.window,
+    if len(args.tables) > 2:
+        parser.error("at most two tables: QUERIES LIBRARY, or LIBRARY alone")
+    library = pq.read_table(args.tables[-1])
+    if len(args.tables) == 2:
+        queries, source = pq.read_table(args.tables[0]), args.tables[0]
+    else:
+        queries, library = held_out_of(library, args.held_out)
+        source = f"{len(queries)} spectra held out of the library (seed 0)"
+    result = {"queries": source, "library": args.tables[-1], "method": args.method, "window": args.window,
               "depth": args.depth,
-              "recall_by_weight": fusion_recall(pq.read_table(args.queries), pq.read_table(args.library),
-                                                args.method, args.window, args.depth)}
+              "recall_by_weight": fusion_recall(queries, library, args.method, args.window, args.depth)}
     write_json(result, args.out)
 
 

@@ -68,7 +68,7 @@ def recall(task, queries: Path, library: Path, truth: Path, folder: Path, name: 
     build_index(str(library), str(index))
     result = {}
     for method, rerank in (("llm4ms", None), ("hybrid", "weighted-cosine")):
-        settings = SearchSettings(10, "compound", None, "da", rerank, 50, task.tolerance)
+        settings = SearchSettings(10, "compound", None, "da", rerank, 50, task.tolerance, 1.0)  # as when recorded
         hits = folder / f"{name}.{method}.hits.parquet"
         search_files(str(queries), str(index), str(hits), settings, warn=lambda message: None)
         ranks = folder / f"{name}.{method}.tsv"

@@ -57,20 +57,41 @@ def test_report_table_and_plot(data, tmp_path):
 
 
 def test_fusion_ends_are_plain_search_and_rerank(cli, ei):
-    # w = 0 must rank as `llm4ms search` does, w = 1 as `search --rerank`: the two ends tie the fused
-    # score's measurement (RESULTS.md) to what the commands compute.
+    # w = 0 must rank as `llm4ms search` does, w = 1 as `search --rerank --rerank-weight 1`, and w = 0.5 as
+    # `search --rerank` with its default weight: they tie the fused score's measurement (RESULTS.md) to what
+    # the commands compute.
     from benchmarks.fusion import fusion_recall
 
     fused = fusion_recall(pq.read_table(ei / "queries.emb.parquet"), pq.read_table(ei / "library.emb.parquet"),
                           "weighted-cosine", None, 5)
+    rerank = ["--rerank", "weighted-cosine", "--rerank-depth", "5"]
     for weight, extra, keys in (("0.0", [], ["recall@1"]),
-                                ("1.0", ["--rerank", "weighted-cosine", "--rerank-depth", "5"], list(fused["1.0"]))):
+                                ("1.0", rerank + ["--rerank-weight", "1"], list(fused["1.0"])),
+                                ("0.5", rerank, list(fused["0.5"]))):
         hits, summary = ei / f"hits-{weight}.parquet", ei / f"summary-{weight}.json"
         assert cli("search", "-q", ei / "queries.emb.parquet", ei / "library.index", "-o", hits, *extra).exit_code == 0
         assert cli("score", hits, "--truth", ei / "queries.parquet", "--summary", summary).exit_code == 0
         scored = json.loads(summary.read_text())
         assert {k: fused[weight][k] for k in keys} == {k: round(scored[k], 4) for k in keys}, weight
     assert fused["1.0"] != fused["0.0"]  # the tiny model's ranking and the spectral one differ on this data
+
+
+def test_held_out_queries_leave_each_compound_in_the_library(ei):
+    # The library-only check of the fused score's weight: a held-out spectrum must still have its compound
+    # among the rest, or it could not be found at all.
+    from benchmarks.fusion import held_out_of
+    from llm4ms.index.search import compound_keys
+
+    library = pq.read_table(ei / "library.emb.parquet")
+    keys = compound_keys(library)
+    queries, rest = held_out_of(library, 1000)
+    query_keys, rest_keys = compound_keys(queries), set(compound_keys(rest))
+    several = {key for key in set(keys) if list(keys).count(key) > 1}
+    assert len(queries) + len(rest) == len(library)
+    assert sorted(query_keys) == sorted(several) and several
+    assert set(query_keys) <= rest_keys
+    assert not set(queries.column("id").to_pylist()) & set(rest.column("id").to_pylist())
+    assert len(held_out_of(library, 2)[0]) == 2
 
 
 def test_by_spectra_count_groups_queries_by_their_compounds_library_spectra(tmp_path):

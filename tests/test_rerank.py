@@ -37,9 +37,10 @@ def _weighted_cosine_best(queries, library):
 
 def test_rerank_over_the_whole_library_is_the_spectral_ranking(cli, ei):
     # With a depth covering the library, the random tiny model's ranking no longer matters: the top hit of
-    # every query must be the library spectrum the weighted cosine ranks first.
+    # every query must be the library spectrum the weighted cosine ranks first, when it ranks alone.
     result = cli("search", ei / "queries.emb.parquet", ei / "library.index", "-o", ei / "hits.parquet",
-                 "--group", "spectrum", "-k", "3", "--rerank", "weighted-cosine", "--rerank-depth", "1000")
+                 "--group", "spectrum", "-k", "3", "--rerank", "weighted-cosine", "--rerank-depth", "1000",
+                 "--rerank-weight", "1")
     assert result.exit_code == 0, result.stderr
     hits = pq.read_table(ei / "hits.parquet").to_pylist()
     columns = ["id", "mz", "intensities"]
@@ -51,6 +52,7 @@ def test_rerank_over_the_whole_library_is_the_spectral_ranking(cli, ei):
         assert top[query_id] == (library_id, score)
     search = json.loads(pq.read_schema(ei / "hits.parquet").metadata[PROVENANCE_KEY])["history"][-1]
     assert search["parameters"]["rerank"] == "weighted-cosine" and search["parameters"]["rerank_depth"] == 1000
+    assert search["parameters"]["rerank_weight"] == 1
 
 
 def test_rerank_only_reorders_the_embedding_candidates(cli, ei):
@@ -58,8 +60,26 @@ def test_rerank_only_reorders_the_embedding_candidates(cli, ei):
     assert cli("search", ei / "queries.emb.parquet", ei / "library.index", "-o", ei / "plain.parquet",
                "--group", "spectrum", "-k", "1").exit_code == 0
     assert cli("search", ei / "queries.emb.parquet", ei / "library.index", "-o", ei / "depth1.parquet",
-               "--group", "spectrum", "-k", "1", "--rerank", "cosine", "--rerank-depth", "1").exit_code == 0
+               "--group", "spectrum", "-k", "1", "--rerank", "cosine", "--rerank-depth", "1",
+               "--rerank-weight", "1").exit_code == 0
     plain, depth1 = (pq.read_table(ei / name).to_pylist() for name in ("plain.parquet", "depth1.parquet"))
     assert [h["library_id"] for h in plain] == [h["library_id"] for h in depth1]
     assert all(0 <= h["score"] <= 1 for h in depth1)
     assert [h["score"] for h in plain] != [h["score"] for h in depth1]
+
+
+def test_default_rerank_score_is_the_mean_of_spectral_and_embedding_scores(cli, ei):
+    # Depth 1 again, so all three runs score the same pair per query: the default weight of 0.5 must give
+    # exactly the mean of the embedding cosine (no re-ranking) and the spectral similarity (weight 1).
+    runs = {"plain": [], "spectral": ["--rerank", "cosine", "--rerank-depth", "1", "--rerank-weight", "1"],
+            "blend": ["--rerank", "cosine", "--rerank-depth", "1"]}
+    scores = {}
+    for name, extra in runs.items():
+        assert cli("search", ei / "queries.emb.parquet", ei / "library.index", "-o", ei / f"{name}.parquet",
+                   "--group", "spectrum", "-k", "1", *extra).exit_code == 0
+        scores[name] = {h["query_id"]: h["score"] for h in pq.read_table(ei / f"{name}.parquet").to_pylist()}
+    assert set(scores["blend"]) == set(scores["plain"]) and scores["blend"]
+    for query_id, blended in scores["blend"].items():
+        assert blended == 0.5 * scores["spectral"][query_id] + 0.5 * scores["plain"][query_id]
+    search = json.loads(pq.read_schema(ei / "blend.parquet").metadata[PROVENANCE_KEY])["history"][-1]
+    assert search["parameters"]["rerank_weight"] == 0.5

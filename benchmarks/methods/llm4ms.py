@@ -39,6 +39,7 @@ class Llm4msOptions:
     device: str = "auto"
     batch_size: int = 16
     rerank_depth: int = 50
+    rerank_weight: float = 0.5  # as llm4ms search --rerank-weight; the hybrid figures before 2026-11-28 used 1
     dtype: str = "auto"  # as llm4ms embed: bf16-mixed where the device computes bf16 natively, else float32
     peak_choice: str = STRONGEST  # as llm4ms textualize --peak-choice
     also_peak_choice: str | None = None  # as llm4ms embed --also-peak-choice
@@ -99,7 +100,7 @@ def llm4ms(task, embeddings: Embeddings, hits: Path, window: bool = False, reran
     _, library_timing = embeddings.get("library")
     index, index_seconds = embeddings.library_index()
     settings = SearchSettings(10, "compound", task.window if window else None, "da", rerank,
-                              embeddings.options.rerank_depth, task.tolerance)
+                              embeddings.options.rerank_depth, task.tolerance, embeddings.options.rerank_weight)
     start = time.perf_counter()
     stats = search_files(str(queries), str(index), str(hits), settings, warn=lambda message: None)
     search = time.perf_counter() - start
@@ -110,4 +111,5 @@ def llm4ms(task, embeddings: Embeddings, hits: Path, window: bool = False, reran
                           "device": query_timing.get("device"),
                           "dtype": query_timing.get("dtype", "float32"), "queries_without_hits": stats["without_hits"],
                           "window_da": settings.window, "rerank": rerank,
-                          "rerank_depth": embeddings.options.rerank_depth if rerank else None})
+                          "rerank_depth": embeddings.options.rerank_depth if rerank else None,
+                          "rerank_weight": embeddings.options.rerank_weight if rerank else None})

@@ -22,6 +22,9 @@ from .common import (handles_errors, output_option, progress_factory, quiet_opti
               help="Library spectra taken from the embedding search per query for re-ranking.")
 @click.option("--rerank-tolerance", type=click.FloatRange(0, min_open=True), default=0.01, show_default=True,
               help="Fragment m/z tolerance (Da) of MS/MS re-ranking; EI spectra match at nominal mass.")
+@click.option("--rerank-weight", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Re-ranking score = this × the spectral similarity + the rest × the embedding cosine. 1 ranks "
+                   "by the spectral similarity alone, 0 keeps the embedding order.")
 @click.option("--ef-search", type=click.IntRange(1),
               help="hnsw index: candidates kept while searching, instead of the value the index records. More: "
                    "better recall, slower.")
@@ -34,14 +37,14 @@ from .common import (handles_errors, output_option, progress_factory, quiet_opti
 @quiet_option
 @handles_errors("search")
 def search_command(queries, index, output, top_k, group, precursor_window, window_unit, rerank, rerank_depth,
-                   rerank_tolerance, ef_search, nprobe, fmt, threads, quiet):
+                   rerank_tolerance, rerank_weight, ef_search, nprobe, fmt, threads, quiet):
     """Search query embeddings (- for stdin) against a library index."""
     from ..index import SearchSettings
     from ..steps.search import search_files
 
     use_threads(threads)
     settings = SearchSettings(top_k, group, precursor_window, window_unit, rerank, rerank_depth, rerank_tolerance,
-                              ef_search, nprobe)
+                              rerank_weight, ef_search, nprobe)
     stats = search_files(queries, index, output, settings, fmt,
                          progress_factory=progress_factory(quiet, "queries", "search"),
                          warn=lambda m: report("search", m))

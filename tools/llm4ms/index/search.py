@@ -22,6 +22,7 @@ class SearchSettings:
     rerank: str | None = None  # a spectral similarity (RERANK_METHODS) re-scoring the embedding hits
     rerank_depth: int = 50  # library spectra taken from the embedding search for re-ranking
     rerank_tolerance: float = 0.01  # fragment tolerance of MS/MS re-ranking, Da (EI matches nominal masses)
+    rerank_weight: float = 0.5  # share of the spectral similarity in the re-ranking score, the rest the embedding's
     ef_search: int | None = None  # HNSW efSearch instead of the one the index records
     nprobe: int | None = None  # IVF lists probed instead of the number the index records
 
@@ -98,7 +99,8 @@ def _search(index, vectors, k, keys, limit, used, depth):
 def search_index(index, vectors: np.ndarray, precursors: list, settings: SearchSettings, progress=None,
                  batch: int = 1024, query_peaks: list | None = None, reranker=None):
     """Per query, a list of (library row, score), best first. With ``settings.rerank``, ``query_peaks``
-    gives each query's (m/z, intensities, template), and the scores are the spectral similarity;
+    gives each query's (m/z, intensities, template), and the scores are ``settings.rerank_weight`` × the spectral
+    similarity + the rest × the embedding score;
     ``reranker`` (from `reranker_for`) lets a caller searching chunk by chunk prepare the library once."""
     if not settings.rerank:
         return _embedding_search(index, vectors, precursors, settings, progress, batch)
@@ -118,7 +120,7 @@ def reranker_for(index, settings: SearchSettings):
     from .rerank import Reranker
 
     return Reranker(settings.rerank, settings.rerank_tolerance, index.library.column("mz").to_pylist(),
-                    index.library.column("intensities").to_pylist())
+                    index.library.column("intensities").to_pylist(), settings.rerank_weight)
 
 
 def used_search_parameters(index, settings: SearchSettings) -> tuple[dict, list[str]]:

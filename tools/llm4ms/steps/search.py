@@ -55,7 +55,7 @@ def search_files(queries: str, index_path: str, output: str, settings: SearchSet
             parameters["search_parameters"] = used
         if settings.rerank:
             parameters.update(rerank=settings.rerank, rerank_depth=settings.rerank_depth,
-                              rerank_tolerance=settings.rerank_tolerance)
+                              rerank_tolerance=settings.rerank_tolerance, rerank_weight=settings.rerank_weight)
         step = tables.step_record("search", parameters, [queries, index_path])
         out_provenance = tables.new_provenance(tables.HITS, step, provenance["textualization"],
                                                provenance["model"], provenance["history"])
