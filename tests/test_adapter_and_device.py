@@ -1,6 +1,7 @@
 """--adapter (a PEFT LoRA folder), --layers, --device and --dtype, through the embed command."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -87,6 +88,16 @@ def test_dtype_auto_follows_the_hardware(cli, data, tmp_path, tiny_model, monkey
     result = cli("embed", "-q", tmp_path / "q.parquet", "-o", tmp_path / "e.parquet", "--model", tiny_model)
     assert result.exit_code == 0, result.stderr
     assert embed_step(tmp_path / "e.parquet")["dtype"] == expected
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").exists(), reason="reads the CPU's flags from Linux")
+def test_native_bf16_is_the_cpus_bf16_instructions_not_avx512():
+    # oneDNN calls bf16 supported on any AVX-512 CPU and emulates it there, 2.3x slower than float32: auto must
+    # ask for the instructions themselves.
+    from llm4ms.backbone.encoder import native_bf16
+
+    flags = set(Path("/proc/cpuinfo").read_text().split())
+    assert native_bf16("cpu") == bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
 def test_bf16_mixed_vectors_are_close_to_float32_and_search_together(cli, data, tmp_path, tiny_model):
