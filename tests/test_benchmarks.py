@@ -298,3 +298,29 @@ def test_library_copies_are_the_templates_texts_of_perturbed_spectra_drawn_per_r
     mz, intensity = perturb(np.random.default_rng([0, 1, row]), library.column("mz")[row].as_py(),
                             library.column("intensities")[row].as_py(), PROFILES["instrument"], False)
     assert texts[row] == text_with_params(mz, intensity, None, library.column("template")[row].as_py(), params)[0]
+
+
+def test_hub_discount_is_csls_on_the_library_side(ei):
+    # r(y) must be the mean cosine to the k nearest other spectra (of other compounds when asked), and β 0 must
+    # rank as the embedding search does, or the hubness figures would not be about llm4ms's search.
+    import numpy as np
+
+    from benchmarks.fusion import fusion_recall
+    from benchmarks.hubness import hubness, neighbourhood, unit_vectors
+    from llm4ms.index.search import compound_keys
+
+    queries, library = pq.read_table(ei / "queries.emb.parquet"), pq.read_table(ei / "library.emb.parquet")
+    vectors, keys = unit_vectors(library), compound_keys(library)
+    cosine = vectors @ vectors.T
+    assert len(set(keys)) < len(keys)  # some compound has several spectra, so the two variants differ
+    for other in (True, False):
+        r = neighbourhood(vectors, keys, 3, other)
+        for row in range(len(vectors)):
+            allowed = [j for j in range(len(vectors)) if j != row and not (other and keys[j] == keys[row])]
+            assert r[row] == pytest.approx(np.sort(cosine[row, allowed])[-3:].mean(), abs=1e-5)
+    result = hubness(queries, library, None)
+    plain = fusion_recall(queries, library, "weighted-cosine", None, 50)["0.0"]
+    assert result["beta 0"]["recall@1"] == plain["recall@1"]
+    assert result["beta 0"]["vs beta 0"]["only_first_at_1"] == 0
+    assert set(result["discounted"]) == {"other compounds, k 10", "other compounds, k 50",
+                                         "any spectrum, k 10", "any spectrum, k 50"}
