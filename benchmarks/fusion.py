@@ -71,24 +71,33 @@ def held_out_of(library, most: int, seed: int = 0):
     return library.take(chosen), library.take(np.setdiff1d(np.arange(len(keys)), chosen))
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.fusion")
+def table_arguments(parser: argparse.ArgumentParser) -> None:
+    """[QUERIES] LIBRARY, --held-out, --window and --out: the arguments every embedding-table analysis takes."""
     parser.add_argument("tables", nargs="+", metavar="[QUERIES] LIBRARY")
     parser.add_argument("--held-out", type=int, default=1000,
                         help="With LIBRARY alone: at most this many held-out library spectra as queries.")
-    parser.add_argument("--method", default="weighted-cosine", choices=("cosine", "weighted-cosine"))
     parser.add_argument("--window", type=float, help="precursor window, Da (default: open search)")
-    parser.add_argument("--depth", type=int, default=50)
     parser.add_argument("--out", help="JSON file (default: stdout)")
-    args = parser.parse_args(argv)
+
+
+def read_tables(parser: argparse.ArgumentParser, args) -> tuple:
+    """(queries, library, what the queries are): the library's held-out spectra when it is given alone."""
     if len(args.tables) > 2:
         parser.error("at most two tables: QUERIES LIBRARY, or LIBRARY alone")
     library = pq.read_table(args.tables[-1])
     if len(args.tables) == 2:
-        queries, source = pq.read_table(args.tables[0]), args.tables[0]
-    else:
-        queries, library = held_out_of(library, args.held_out)
-        source = f"{len(queries)} spectra held out of the library (seed 0)"
+        return pq.read_table(args.tables[0]), library, args.tables[0]
+    queries, library = held_out_of(library, args.held_out)
+    return queries, library, f"{len(queries)} spectra held out of the library (seed 0)"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.fusion")
+    table_arguments(parser)
+    parser.add_argument("--method", default="weighted-cosine", choices=("cosine", "weighted-cosine"))
+    parser.add_argument("--depth", type=int, default=50)
+    args = parser.parse_args(argv)
+    queries, library, source = read_tables(parser, args)
     result = {"queries": source, "library": args.tables[-1], "method": args.method, "window": args.window,
               "depth": args.depth,
               "recall_by_weight": fusion_recall(queries, library, args.method, args.window, args.depth)}

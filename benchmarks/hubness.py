@@ -16,7 +16,6 @@ figures say how skewed the embedding's top 10 lists are (a hub is in many of the
 import argparse
 
 import numpy as np
-import pyarrow.parquet as pq
 from scipy.stats import skew
 
 from llm4ms.index.search import PrecursorWindow, compound_keys
@@ -25,7 +24,7 @@ from llm4ms.spectra.fields import inchikey_block
 
 from llm4ms.scoring import recall_at_k
 
-from .fusion import held_out_of
+from .fusion import read_tables, table_arguments
 from .oracle import mcnemar
 from .report import write_json
 from .text_information import KS, ranks
@@ -98,20 +97,9 @@ def scored(found: dict, plain: dict) -> dict:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.hubness")
-    parser.add_argument("tables", nargs="+", metavar="[QUERIES] LIBRARY")
-    parser.add_argument("--held-out", type=int, default=1000,
-                        help="With LIBRARY alone: at most this many held-out library spectra as queries.")
-    parser.add_argument("--window", type=float, help="precursor window, Da (default: open search)")
-    parser.add_argument("--out", help="JSON file (default: stdout)")
+    table_arguments(parser)
     args = parser.parse_args(argv)
-    if len(args.tables) > 2:
-        parser.error("at most two tables: QUERIES LIBRARY, or LIBRARY alone")
-    library = pq.read_table(args.tables[-1])
-    if len(args.tables) == 2:
-        queries, source = pq.read_table(args.tables[0]), args.tables[0]
-    else:
-        queries, library = held_out_of(library, args.held_out)
-        source = f"{len(queries)} spectra held out of the library (seed 0)"
+    queries, library, source = read_tables(parser, args)
     write_json({"queries": source, "library": args.tables[-1], "window": args.window,
                 **hubness(queries, library, args.window)}, args.out)
 
