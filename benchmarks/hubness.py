@@ -1,6 +1,6 @@
 """Are some library spectra hubs of the embedding space, near to many queries of other compounds, and
 does discounting them help? Each library spectrum y gets r(y), the mean cosine to its k nearest library
-spectra of other compounds (or, with --any, of any compound), and queries are ranked by
+spectra of other compounds (or of any compound: both are measured), and queries are ranked by
 cos(q, y) − β · r(y). This is CSLS (Conneau et al., ICLR 2018) with the library side only: its query-side
 term is the same for every candidate of a query, so it cannot change a ranking. r(y) needs the library
 alone, so an index could store it.
@@ -9,8 +9,8 @@ alone, so an index could store it.
     python -m benchmarks.hubness LIBRARY.emb.parquet [--held-out 1000] ...
 
 With the library alone the queries are held out of it as in ``benchmarks.fusion``, to choose k and β
-without the query files. Scored by `llm4ms score`'s rule (``text_information.recall``); the k-occurrence
-figures say how skewed the embedding's top 10 lists are (a hub is in many of them).
+without the query files. Ranked and scored as in ``benchmarks.text_information`` (`llm4ms score`'s rule);
+the k-occurrence figures say how skewed the embedding's top 10 lists are (a hub is in many of them).
 """
 
 import argparse
@@ -20,9 +20,8 @@ from scipy.stats import skew
 
 from llm4ms.index.search import PrecursorWindow, compound_keys
 from llm4ms.index.store import vectors_of
-from llm4ms.spectra.fields import inchikey_block
-
 from llm4ms.scoring import recall_at_k
+from llm4ms.spectra.fields import inchikey_block
 
 from .fusion import read_tables, table_arguments
 from .oracle import mcnemar

@@ -92,7 +92,7 @@ def test_dtype_auto_follows_the_hardware(cli, data, tmp_path, tiny_model, monkey
 
 @pytest.mark.skipif(not Path("/proc/cpuinfo").exists(), reason="reads the CPU's flags from Linux")
 def test_native_bf16_is_the_cpus_bf16_instructions_not_avx512():
-    # oneDNN calls bf16 supported on any AVX-512 CPU and emulates it there, 2.3x slower than float32: auto must
+    # oneDNN calls bf16 supported on any AVX-512 CPU and emulates it there, 2.5x slower than float32: auto must
     # ask for the instructions themselves.
     from llm4ms.backbone.encoder import native_bf16
 

@@ -36,7 +36,7 @@ def native_bf16(device: str) -> bool:
     if device == "cuda":
         return torch.cuda.is_bf16_supported()
     # Not torch.ops.mkldnn._is_mkldnn_bf16_supported(): it is true on any AVX-512 CPU, where oneDNN emulates
-    # bf16 and embedding ran 2.3x slower than float32 (benchmarks/RESULTS.md, issue 6's ladder).
+    # bf16 and embedding ran 2.5x slower than float32 (benchmarks/RESULTS.md, issue 6's ladder).
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
 
