@@ -113,6 +113,7 @@ def main(argv=None):
     cmp.add_argument("--work")
     cmp.add_argument("--label", help="Name of the results folder.")
     sub.choices["speed"].add_argument("--n", type=int, default=200)
+    sub.choices["speed"].add_argument("--out", help="Folder for speed.json and speed.md (default: benchmarks/results).")
     sc = sub.add_parser("scale", help="Index kinds on 10 k to 1 M perturbed copies of real library embeddings.")
     sc.add_argument("--embeddings", required=True, help="An llm4ms embeddings table of real library spectra.")
     sc.add_argument("--sizes", type=_ints, default=[10_000, 100_000, 1_000_000])
