@@ -324,3 +324,43 @@ def test_hub_discount_is_csls_on_the_library_side(ei):
     assert result["beta 0"]["vs beta 0"]["only_first_at_1"] == 0
     assert set(result["discounted"]) == {"other compounds, k 10", "other compounds, k 50",
                                          "any spectrum, k 10", "any spectrum, k 50"}
+
+
+def test_blend3_extends_searchs_blend_with_the_harness_entropy(ei):
+    # a 0.5, b 0 must be search's default blend, a 0, b 0 the embedding alone and a 1, b 0 plain re-ranking
+    # (the fused score's rows), or the figures would not be about llm4ms's search.
+    from benchmarks.blend3 import blend3
+    from benchmarks.data import EI
+    from benchmarks.fusion import fusion_recall
+
+    queries, library = pq.read_table(ei / "queries.emb.parquet"), pq.read_table(ei / "library.emb.parquet")
+    result = blend3(queries, library, EI, None, 50)
+    fused = fusion_recall(queries, library, "weighted-cosine", None, 50)
+    assert len(result) == 66
+    for setting, weight in (("0.5 0.0", "0.5"), ("0.0 0.0", "0.0"), ("1.0 0.0", "1.0")):
+        assert {k: result[setting][k] for k in fused[weight]} == fused[weight], setting
+    assert result["0.5 0.0"]["vs default"]["only_first_at_1"] == 0
+
+
+def test_flash_scores_are_entropy_similarities_by_library_row(data):
+    # The flash index sorts its spectra by precursor m/z and drops those cleaning empties; by_row must still
+    # put each score against the library row it belongs to.
+    import numpy as np
+    from matchms.importing import load_from_mgf
+    from ms_entropy import calculate_entropy_similarity
+
+    from benchmarks.data import MS2
+    from benchmarks.methods.entropy import FlashScores
+
+    spectra = list(load_from_mgf(str(data / "ms2_library.mgf")))
+    precursors = np.array([s.get("precursor_mz") for s in spectra], dtype=float)
+    flash = FlashScores(spectra, precursors, MS2)
+    assert list(flash.order) != sorted(flash.order) and len(flash.order) < len(spectra)
+    cleaned = [flash.query_peaks(s, p) for s, p in zip(spectra, precursors)]
+    for row in range(len(spectra)):
+        scores = flash.by_row(spectra[row], precursors[row])
+        expected = [calculate_entropy_similarity(cleaned[row], c, ms2_tolerance_in_da=MS2.tolerance,
+                                                 clean_spectra=False) if len(c) and len(cleaned[row]) else 0.0
+                    for c in cleaned]
+        assert scores == pytest.approx(expected, abs=1e-4), row
+        assert scores[row] == pytest.approx(1.0, abs=1e-4) or not len(cleaned[row])

@@ -1,0 +1,94 @@
+"""Would flash entropy as a third score help search's blend? The embedding's best --depth library spectra
+(inside the precursor window with --window) ranked by a · weighted cosine + b · flash entropy similarity
++ (1 − a − b) · embedding cosine, for a and b on the simplex in steps of 0.1; a 0.5, b 0 is
+`llm4ms search --rerank weighted-cosine`'s default. The entropy scores are the harness's `entropy`
+method's (same index, cleaning and tolerance).
+
+    python -m benchmarks.blend3 --task ei|ms2 QUERIES.emb.parquet LIBRARY.emb.parquet [--window 0.01]
+    python -m benchmarks.blend3 --task ei|ms2 LIBRARY.emb.parquet [--held-out 1000] ...
+
+With the library alone the queries are held out of it as in ``benchmarks.fusion``, to choose a and b
+without the query files.
+"""
+
+import argparse
+
+import numpy as np
+from matchms import Spectrum
+from tqdm import tqdm
+
+from llm4ms.index.rerank import Reranker
+from llm4ms.index.search import PrecursorWindow, compound_keys
+from llm4ms.spectra.fields import inchikey_block
+
+from .data import EI, MS2
+from .fusion import KS, read_tables, table_arguments
+from .hubness import unit_vectors
+from .methods.entropy import FlashScores
+from .oracle import mcnemar
+from .report import write_json
+
+DEFAULT = (0.5, 0.0)
+SETTINGS = [(round(0.1 * i, 1), round(0.1 * j, 1)) for i in range(11) for j in range(11 - i)]
+
+
+def _spectra(table) -> list:
+    return [Spectrum(np.asarray(mz, dtype=float), np.asarray(intensities, dtype=float), metadata_harmonization=False)
+            for mz, intensities in zip(table.column("mz").to_pylist(), table.column("intensities").to_pylist())]
+
+
+def _precursors(table) -> np.ndarray:
+    return np.array([np.nan if p is None else p for p in table.column("precursor_mz").to_pylist()], dtype=float)
+
+
+def blend3(queries, library, task, window: float | None, depth: int) -> dict:
+    q_vectors, l_vectors = unit_vectors(queries), unit_vectors(library)
+    keys = compound_keys(library)
+    truth = [inchikey_block(k) for k in queries.column("inchikey").to_pylist()]
+    weighted = Reranker("weighted-cosine", task.tolerance, library.column("mz").to_pylist(),
+                        library.column("intensities").to_pylist())
+    flash = FlashScores(_spectra(library), _precursors(library), task)
+    inside = PrecursorWindow(library.column("precursor_mz").to_pylist()) if window else None
+    q_precursors = _precursors(queries)
+    first = np.zeros((len(SETTINGS), len(q_vectors)), dtype=bool)
+    hits = np.zeros((len(SETTINGS), len(KS)))
+    columns = zip(q_vectors, truth, _spectra(queries), q_precursors, queries.column("mz").to_pylist(),
+                  queries.column("intensities").to_pylist(), queries.column("template").to_pylist())
+    for q, (vector, wanted, spectrum, precursor, mz, intensities, template) in enumerate(
+            tqdm(columns, total=len(q_vectors), desc="blend3", unit="query")):
+        rows = inside.rows(precursor, window) if inside else np.arange(len(l_vectors))
+        cosine = l_vectors[rows] @ vector
+        best = np.argsort(-cosine, kind="stable")[:depth]
+        rows, cosine = rows[best], cosine[best]
+        if not len(rows):
+            continue
+        spectral = dict(weighted.rerank([(int(r), 0.0) for r in rows], mz, intensities, template))
+        spectral = np.array([spectral[int(r)] for r in rows])
+        entropy = flash.by_row(spectrum, precursor)[rows]
+        for s, (a, b) in enumerate(SETTINGS):
+            order = np.argsort(-(a * spectral + b * entropy + (1 - a - b) * cosine), kind="stable")
+            ranked = list(dict.fromkeys(keys[r] for r in rows[order]))[:max(KS)]
+            hits[s] += [wanted in ranked[:k] for k in KS]
+            first[s, q] = bool(ranked) and ranked[0] == wanted
+    default = SETTINGS.index(DEFAULT)
+    return {f"{a} {b}": {**{f"recall@{k}": round(float(h / len(q_vectors)), 4) for k, h in zip(KS, row)},
+                         "vs default": mcnemar(int((first[s] & ~first[default]).sum()),
+                                               int((first[default] & ~first[s]).sum()))}
+            for s, ((a, b), row) in enumerate(zip(SETTINGS, hits))}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.blend3")
+    table_arguments(parser)
+    parser.add_argument("--task", required=True, choices=("ei", "ms2"))
+    parser.add_argument("--depth", type=int, default=50)
+    args = parser.parse_args(argv)
+    queries, library, source = read_tables(parser, args)
+    task = {"ei": EI, "ms2": MS2}[args.task]
+    write_json({"queries": source, "library": args.tables[-1], "window": args.window, "depth": args.depth,
+                "key": "a (weighted cosine) b (flash entropy); the rest is the embedding cosine",
+                "recall_by_setting": blend3(queries, library, task, args.window, args.depth)}, args.out)
+
+
+if __name__ == "__main__":
+    main()
