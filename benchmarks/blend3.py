@@ -22,7 +22,7 @@ from llm4ms.index.search import PrecursorWindow, compound_keys
 from llm4ms.spectra.fields import inchikey_block
 
 from .data import EI, MS2
-from .fusion import KS, read_tables, table_arguments
+from .fusion import KS, candidates, read_tables, table_arguments
 from .hubness import unit_vectors
 from .methods.entropy import FlashScores
 from .oracle import mcnemar
@@ -56,14 +56,10 @@ def blend3(queries, library, task, window: float | None, depth: int) -> dict:
                   queries.column("intensities").to_pylist(), queries.column("template").to_pylist())
     for q, (vector, wanted, spectrum, precursor, mz, intensities, template) in enumerate(
             tqdm(columns, total=len(q_vectors), desc="blend3", unit="query")):
-        rows = inside.rows(precursor, window) if inside else np.arange(len(l_vectors))
-        cosine = l_vectors[rows] @ vector
-        best = np.argsort(-cosine, kind="stable")[:depth]
-        rows, cosine = rows[best], cosine[best]
+        rows, cosine, spectral = candidates(vector, l_vectors, inside, precursor, window, depth, weighted,
+                                            (mz, intensities, template))
         if not len(rows):
             continue
-        spectral = dict(weighted.rerank([(int(r), 0.0) for r in rows], mz, intensities, template))
-        spectral = np.array([spectral[int(r)] for r in rows])
         entropy = flash.by_row(spectrum, precursor)[rows]
         for s, (a, b) in enumerate(SETTINGS):
             order = np.argsort(-(a * spectral + b * entropy + (1 - a - b) * cosine), kind="stable")

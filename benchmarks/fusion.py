@@ -41,20 +41,27 @@ def fusion_recall(queries, library, method: str, window: float | None, depth: in
                 queries.column("template").to_pylist(), queries.column("precursor_mz").to_pylist())
     hits = np.zeros((len(WEIGHTS), len(KS)))
     for vector, wanted, (mz, intensities, template, precursor) in zip(q_vectors, truth, peaks):
-        rows = inside.rows(precursor, window) if inside else np.arange(len(l_vectors))
-        cosine = l_vectors[rows] @ vector
-        best = np.argsort(-cosine, kind="stable")[:depth]
-        rows, cosine = rows[best], cosine[best]
+        rows, cosine, spectral = candidates(vector, l_vectors, inside, precursor, window, depth, reranker,
+                                            (mz, intensities, template))
         if not len(rows):
             continue
-        spectral = dict(reranker.rerank([(int(r), 0.0) for r in rows], mz, intensities, template))
-        spectral = np.array([spectral[int(r)] for r in rows])
         for w, weight in enumerate(WEIGHTS):
             order = np.argsort(-(weight * spectral + (1 - weight) * cosine), kind="stable")
             ranked = list(dict.fromkeys(keys[r] for r in rows[order]))[:max(KS)]
             hits[w] += [wanted in ranked[:k] for k in KS]
     return {str(weight): {f"recall@{k}": round(float(h / len(q_vectors)), 4) for k, h in zip(KS, row)}
             for weight, row in zip(WEIGHTS, hits)}
+
+
+def candidates(vector, l_vectors, inside, precursor, window, depth: int, reranker: Reranker, query: tuple):
+    """(library rows, embedding cosines, spectral similarities) of the embedding's ``depth`` best library
+    spectra, inside the precursor window when ``inside`` is given; ``query`` is (mz, intensities, template)."""
+    rows = inside.rows(precursor, window) if inside else np.arange(len(l_vectors))
+    cosine = l_vectors[rows] @ vector
+    best = np.argsort(-cosine, kind="stable")[:depth]
+    rows, cosine = rows[best], cosine[best]
+    spectral = dict(reranker.rerank([(int(r), 0.0) for r in rows], *query))
+    return rows, cosine, np.array([spectral[int(r)] for r in rows])
 
 
 def held_out_of(library, most: int, seed: int = 0):
