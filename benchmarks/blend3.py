@@ -14,14 +14,13 @@ without the query files.
 import argparse
 
 import numpy as np
-from matchms import Spectrum
 from tqdm import tqdm
 
 from llm4ms.index.rerank import Reranker
 from llm4ms.index.search import PrecursorWindow, compound_keys
 from llm4ms.spectra.fields import inchikey_block
 
-from .data import EI, MS2
+from .data import EI, MS2, spectra_of
 from .fusion import KS, candidates, read_tables, table_arguments
 from .hubness import unit_vectors
 from .methods.entropy import FlashScores
@@ -32,27 +31,18 @@ DEFAULT = (0.5, 0.0)
 SETTINGS = [(round(0.1 * i, 1), round(0.1 * j, 1)) for i in range(11) for j in range(11 - i)]
 
 
-def _spectra(table) -> list:
-    return [Spectrum(np.asarray(mz, dtype=float), np.asarray(intensities, dtype=float), metadata_harmonization=False)
-            for mz, intensities in zip(table.column("mz").to_pylist(), table.column("intensities").to_pylist())]
-
-
-def _precursors(table) -> np.ndarray:
-    return np.array([np.nan if p is None else p for p in table.column("precursor_mz").to_pylist()], dtype=float)
-
-
 def blend3(queries, library, task, window: float | None, depth: int) -> dict:
     q_vectors, l_vectors = unit_vectors(queries), unit_vectors(library)
     keys = compound_keys(library)
     truth = [inchikey_block(k) for k in queries.column("inchikey").to_pylist()]
     weighted = Reranker("weighted-cosine", task.tolerance, library.column("mz").to_pylist(),
                         library.column("intensities").to_pylist())
-    flash = FlashScores(_spectra(library), _precursors(library), task)
+    library_spectra, query_spectra = spectra_of(library), spectra_of(queries)
+    flash = FlashScores(library_spectra.spectra, library_spectra.precursors, task)
     inside = PrecursorWindow(library.column("precursor_mz").to_pylist()) if window else None
-    q_precursors = _precursors(queries)
     first = np.zeros((len(SETTINGS), len(q_vectors)), dtype=bool)
     hits = np.zeros((len(SETTINGS), len(KS)))
-    columns = zip(q_vectors, truth, _spectra(queries), q_precursors, queries.column("mz").to_pylist(),
+    columns = zip(q_vectors, truth, query_spectra.spectra, query_spectra.precursors, queries.column("mz").to_pylist(),
                   queries.column("intensities").to_pylist(), queries.column("template").to_pylist())
     for q, (vector, wanted, spectrum, precursor, mz, intensities, template) in enumerate(
             tqdm(columns, total=len(q_vectors), desc="blend3", unit="query")):

@@ -88,9 +88,16 @@ class Spectra:
                        [self.smiles[i] for i in rows], self.precursors[rows])
 
 
+_COLUMNS = ["id", "mz", "intensities", "precursor_mz", "inchikey", "name", "smiles"]
+
+
 def load_spectra(table: Path) -> Spectra:
-    columns = ["id", "mz", "intensities", "precursor_mz", "inchikey", "name", "smiles"]
-    rows = pq.read_table(table, columns=columns).to_pylist()
+    return spectra_of(pq.read_table(table, columns=_COLUMNS))
+
+
+def spectra_of(table) -> Spectra:
+    """An Arrow table with llm4ms's spectra columns (a spectra or an embeddings table) as ``Spectra``."""
+    rows = table.select(_COLUMNS).to_pylist()
     spectra = []
     for row in rows:
         metadata = {"spectrum_id": row["id"]}
