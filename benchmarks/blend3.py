@@ -21,7 +21,7 @@ from llm4ms.index.search import PrecursorWindow, compound_keys
 from llm4ms.spectra.fields import inchikey_block
 
 from .data import EI, MS2, spectra_of
-from .fusion import KS, candidates, read_tables, table_arguments
+from .fusion import KS, candidates, ranked_compounds, read_tables, recalls, table_arguments
 from .hubness import unit_vectors
 from .methods.entropy import FlashScores
 from .oracle import mcnemar
@@ -52,12 +52,11 @@ def blend3(queries, library, task, window: float | None, depth: int) -> dict:
             continue
         entropy = flash.by_row(spectrum, precursor)[rows]
         for s, (a, b) in enumerate(SETTINGS):
-            order = np.argsort(-(a * spectral + b * entropy + (1 - a - b) * cosine), kind="stable")
-            ranked = list(dict.fromkeys(keys[r] for r in rows[order]))[:max(KS)]
+            ranked = ranked_compounds(keys, rows, a * spectral + b * entropy + (1 - a - b) * cosine)
             hits[s] += [wanted in ranked[:k] for k in KS]
             first[s, q] = bool(ranked) and ranked[0] == wanted
     default = SETTINGS.index(DEFAULT)
-    return {f"{a} {b}": {**{f"recall@{k}": round(float(h / len(q_vectors)), 4) for k, h in zip(KS, row)},
+    return {f"{a} {b}": {**recalls(row, len(q_vectors)),
                          "vs default": mcnemar(int((first[s] & ~first[default]).sum()),
                                                int((first[default] & ~first[s]).sum()))}
             for s, ((a, b), row) in enumerate(zip(SETTINGS, hits))}

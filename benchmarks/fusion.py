@@ -46,11 +46,21 @@ def fusion_recall(queries, library, method: str, window: float | None, depth: in
         if not len(rows):
             continue
         for w, weight in enumerate(WEIGHTS):
-            order = np.argsort(-(weight * spectral + (1 - weight) * cosine), kind="stable")
-            ranked = list(dict.fromkeys(keys[r] for r in rows[order]))[:max(KS)]
+            ranked = ranked_compounds(keys, rows, weight * spectral + (1 - weight) * cosine)
             hits[w] += [wanted in ranked[:k] for k in KS]
-    return {str(weight): {f"recall@{k}": round(float(h / len(q_vectors)), 4) for k, h in zip(KS, row)}
-            for weight, row in zip(WEIGHTS, hits)}
+    return {str(weight): recalls(row, len(q_vectors)) for weight, row in zip(WEIGHTS, hits)}
+
+
+def ranked_compounds(keys, rows, score) -> list:
+    """The compounds of library ``rows``, highest ``score`` first (ties in candidate order), each once,
+    at most max(KS)."""
+    order = np.argsort(-score, kind="stable")
+    return list(dict.fromkeys(keys[r] for r in rows[order]))[:max(KS)]
+
+
+def recalls(hits, queries: int) -> dict:
+    """Recall@k for each k of KS from the number of queries with their compound in the top k."""
+    return {f"recall@{k}": round(float(h / queries), 4) for k, h in zip(KS, hits)}
 
 
 def candidates(vector, l_vectors, inside, precursor, window, depth: int, reranker: Reranker, query: tuple):
