@@ -134,9 +134,13 @@ class SpectrumEncoder:
         # On a CPU, the first forward pass of a process sometimes computes the rotary cosine table inaccurately
         # (up to 1.5e-4; seen in 5 of 54 fresh processes, every later pass exact), so one throw-away pass keeps
         # a run's first batch, and a resumed run's bytes, equal to every other run's.
-        features = self.encoder.tokenize(with_separator(["0"]))
         with self.torch.inference_mode(), self.autocast:
-            self.encoder.forward({k: v.to(self.device) for k, v in features.items()})
+            self._forward(["0"])
+
+    def _forward(self, texts: list[str]):
+        """Pooled, unnormalised vectors of one batch; the warm-up and encode share it so they take one path."""
+        features = self.encoder.tokenize(with_separator(texts))
+        return self.encoder.forward({k: v.to(self.device) for k, v in features.items()})
 
     def token_lengths(self, texts: list[str]) -> list[int]:
         return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
@@ -151,9 +155,7 @@ class SpectrumEncoder:
         with self.torch.inference_mode(), self.autocast:
             for start in range(0, len(order), batch_size):
                 rows = order[start:start + batch_size]
-                features = self.encoder.tokenize(with_separator([texts[i] for i in rows]))
-                features = {k: v.to(self.device) for k, v in features.items()}
-                vectors = self.encoder.forward(features).float()
+                vectors = self._forward([texts[i] for i in rows]).float()
                 vectors = self.torch.nn.functional.normalize(vectors, dim=-1)
                 out[rows] = vectors.cpu().numpy()
                 if progress is not None:
