@@ -60,13 +60,19 @@ def rank_profile(peak_lists, top_n: int) -> np.ndarray:
     return profile
 
 
+def all_peaks(table, resolution: int) -> list:
+    """Every peak of each spectrum, m/z rounded to ``resolution`` decimals, strongest first."""
+    return [select_peaks(m, i, len(m) or 1, 0.0, resolution)
+            for m, i in zip(table.column("mz").to_pylist(), table.column("intensities").to_pylist())]
+
+
 def variants(table, params: dict, resolution: int, profile: np.ndarray | None = None, weighting=(0.0, 1.0)):
     """(name, peak lists, decimals) for every step of textualization; with ``profile`` None it is made
     from these spectra (pass the library's profile when scoring queries). The last row keeps the
     ``top_n`` peaks the scorer weighs most (m/z^a · I^b for ``weighting`` (a, b)) instead of the strongest:
     another choice a template could make."""
     mz, intensities = table.column("mz").to_pylist(), table.column("intensities").to_pylist()
-    full = [select_peaks(m, i, len(m) or 1, 0.0, resolution) for m, i in zip(mz, intensities)]
+    full = all_peaks(table, resolution)
     at_resolution = [select_peaks(m, i, params["top_n"], params["threshold"], resolution)
                      for m, i in zip(mz, intensities)]
     text = [select_peaks(m, i, params["top_n"], params["threshold"], params["decimals"])

@@ -1,0 +1,169 @@
+"""EI spectra with ions above their compound's mass. MassBank files spectra of derivatives (TMS ethers,
+methoximes) and of samples with background ions under the underivatized compound's InChIKey; such a
+spectrum has ions of at least 1 % of its base peak beyond what the compound and its isotope peaks can
+weigh. This measures
+
+- how many library spectra are such, and how many of the same-compound pairs `llm4ms train` draws as
+  positives join one to an ordinary spectrum (a positive no spectrum-reading encoder can honour);
+- how queries fare whose compound has no library spectrum of their own kind, by the embedding, search's
+  blend and the weighted cosine over all peaks (that part of a missed target no search can close);
+- a molecular-mass ceiling on search's blend, as NIST-style searches use one: candidates whose compound
+  weighs less than the query's heaviest ion go last; and a kind-consistent one, where a candidate goes last
+  when the query, read as the candidate's compound, would be of the other kind than the candidate's
+  spectrum (results/above-mass/plan.txt), so that a query's same-kind spectra of its compound always stay.
+
+    python -m benchmarks.above_mass QUERIES.emb.parquet LIBRARY.emb.parquet [--out F.json]
+    python -m benchmarks.above_mass LIBRARY.emb.parquet [--held-out 1000] [--out F.json]
+
+With the library alone the queries are held out of it as in ``benchmarks.fusion``.
+"""
+
+import argparse
+
+import numpy as np
+
+from llm4ms.index.rerank import Reranker
+from llm4ms.index.search import compound_keys
+from llm4ms.index.store import vectors_of
+from llm4ms.scoring import inchikey_block, recall_at_k
+
+from .data import EI
+from .fusion import KS, candidates, ranked_compounds, read_tables, table_arguments
+from .oracle import mcnemar
+from .report import write_json
+from .text_information import all_peaks, binned, ranks
+
+FLOOR = 0.01  # of the base peak: weaker ions are too often noise to judge a spectrum by
+DEPTH = 50  # search's blend ranks the embedding's 50 best (its --rerank-depth default)
+BLEND = 0.5  # search's --rerank-weight default
+KINDS = ("ordinary", "above its compound's mass", "no structure")
+
+
+def heaviest_allowed(smiles: str | None) -> float | None:
+    """The heaviest m/z the compound's own ions reach: its nominal mass (isotope labels counted), 2.5 Da
+    for the M+1 and M+2 peaks of C, S and Si, and 2 Da more per Cl or Br, whose clusters run to M+2n."""
+    from rdkit import Chem, RDLogger
+
+    RDLogger.DisableLog("rdApp.*")
+    molecule = Chem.MolFromSmiles(smiles) if smiles else None
+    if molecule is None:
+        return None
+    table = Chem.GetPeriodicTable()
+    mass = 0
+    for atom in molecule.GetAtoms():
+        mass += atom.GetIsotope() or round(table.GetMostCommonIsotopeMass(atom.GetAtomicNum()))
+        mass += atom.GetTotalNumHs()  # implicit and explicit plain H; labelled H are atoms of their own
+    halogens = sum(atom.GetSymbol() in ("Cl", "Br") for atom in molecule.GetAtoms())
+    return mass + 2.5 + 2 * halogens
+
+
+def heaviest_ion(mz, intensities) -> float:
+    """The highest m/z of a peak of at least FLOOR of the base peak."""
+    mz, intensities = np.asarray(mz, dtype=float), np.asarray(intensities, dtype=float)
+    return float(mz[intensities >= FLOOR * intensities.max()].max()) if mz.size else 0.0
+
+
+def kinds_of(table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(index into KINDS of each row, its heaviest allowed m/z or inf where no structure parses, its
+    heaviest ion)."""
+    allowed = np.array([heaviest_allowed(s) or np.inf for s in table.column("smiles").to_pylist()])
+    ions = np.array([heaviest_ion(m, i) for m, i in zip(table.column("mz").to_pylist(),
+                                                        table.column("intensities").to_pylist())])
+    return np.where(np.isinf(allowed), 2, (ions > allowed).astype(int)), allowed, ions
+
+
+def positive_pairs(keys: np.ndarray, kinds: np.ndarray) -> dict:
+    """Same-compound pairs of the library, and those joining an above-mass spectrum to an ordinary one."""
+    pairs = mixed = 0
+    for key in set(keys):
+        kind = kinds[keys == key]
+        pairs += len(kind) * (len(kind) - 1) // 2
+        mixed += int((kind == 0).sum() * (kind == 1).sum())
+    return {"same_compound_pairs": pairs, "mixed": mixed, "mixed_share": round(mixed / max(pairs, 1), 4)}
+
+
+def query_groups(query_kinds: np.ndarray, truth: list, keys: np.ndarray, library_kinds: np.ndarray) -> np.ndarray:
+    """Per query: whether its compound has a library spectrum of the query's own kind."""
+    names = []
+    for kind, wanted in zip(query_kinds, truth):
+        theirs = set(library_kinds[keys == wanted])
+        if kind == 2 or not theirs:
+            names.append("no structure or compound not in the library")
+        elif kind in theirs:
+            names.append("a library spectrum of its own kind")
+        else:
+            names.append(f"query {KINDS[kind]}, its compound's library spectra all {KINDS[1 - kind]}")
+    return np.array(names)
+
+
+def search_ranks(queries, library, last: dict) -> dict:
+    """Rank of each query's compound (None beyond 10) by the embedding and by the blend, each also with the
+    candidates of every mask in ``last`` (name: query × library, True for a candidate to rank after the
+    others, by the same score), and by the weighted cosine over all peaks."""
+    truth = [inchikey_block(k) for k in queries.column("inchikey").to_pylist()]
+    keys = compound_keys(library)
+    l_vectors, q_vectors = vectors_of(library.column("embedding")), vectors_of(queries.column("embedding"))
+    reranker = Reranker("weighted-cosine", 0.01, library.column("mz").to_pylist(),
+                        library.column("intensities").to_pylist())
+    peaks = zip(queries.column("mz").to_pylist(), queries.column("intensities").to_pylist(),
+                queries.column("template").to_pylist())
+    found = {}
+    for q, (vector, query) in enumerate(zip(q_vectors, peaks)):
+        rows, cosine, spectral = candidates(vector, l_vectors, None, None, None, DEPTH, reranker, query)
+        for method, score in (("llm4ms", cosine), ("blend", BLEND * spectral + (1 - BLEND) * cosine)):
+            # scores are cosines in [-1, 1]: 10 below is below every candidate that stays
+            penalties = [(method, 0.0)] + [(f"{method}, {n}", 10.0 * mask[q, rows]) for n, mask in last.items()]
+            for name, penalty in penalties:
+                ranked = ranked_compounds(keys, rows, score - penalty)
+                found.setdefault(name, []).append(ranked.index(truth[q]) + 1 if truth[q] in ranked else None)
+    both = binned(all_peaks(library, 0) + all_peaks(queries, 0), 0, EI.mz_power, EI.intensity_power)
+    scores = (both[library.num_rows:] @ both[:library.num_rows].T).toarray()
+    by_query = ranks(scores, truth, library)
+    found["weighted cosine"] = [by_query[q] for q in range(queries.num_rows)]
+    return found
+
+
+def paired(found: dict, first: str, second: str) -> dict:
+    """McNemar's test of two rows of ``found`` at rank 1."""
+    a, b = (np.array([r == 1 for r in found[name]]) for name in (first, second))
+    return mcnemar(int((a & ~b).sum()), int((b & ~a).sum()))
+
+
+def above_mass(queries, library) -> dict:
+    keys = compound_keys(library)
+    truth = [inchikey_block(k) for k in queries.column("inchikey").to_pylist()]
+    library_kinds, allowed, _ = kinds_of(library)
+    query_kinds, _, ions = kinds_of(queries)
+    lighter = ions[:, None] > allowed[None, :]
+    inconsistent = (library_kinds != 2)[None, :] & (lighter != (library_kinds == 1)[None, :])
+    found = search_ranks(queries, library, {"mass ceiling": lighter, "kind-consistent": inconsistent})
+    groups = query_groups(query_kinds, truth, keys, library_kinds)
+    by_group = {}
+    for group in sorted(set(groups)):
+        chosen = np.flatnonzero(groups == group)
+        by_group[group] = {"queries": len(chosen)} | {
+            name: {k: round(v, 4) for k, v in recall_at_k([ranks_[i] for i in chosen], KS).items()}
+            for name, ranks_ in found.items()}
+    return {"library_spectra": {kind: int((library_kinds == i).sum()) for i, kind in enumerate(KINDS)},
+            "query_spectra": {kind: int((query_kinds == i).sum()) for i, kind in enumerate(KINDS)},
+            "positive_pairs": positive_pairs(keys, library_kinds),
+            "all_queries": {name: {k: round(v, 4) for k, v in recall_at_k(ranks_, KS).items()}
+                            for name, ranks_ in found.items()},
+            "by_kind": by_group,
+            "vs_blend": {name: paired(found, f"blend, {name}", "blend")
+                         for name in ("mass ceiling", "kind-consistent")}}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.above_mass")
+    table_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.window:
+        parser.error("--window: EI spectra have no precursor to search a window around")
+    queries, library, source = read_tables(parser, args)
+    write_json({"queries": source, "library": args.tables[-1], "floor": FLOOR, "depth": DEPTH, "blend": BLEND}
+               | above_mass(queries, library), args.out)
+
+
+if __name__ == "__main__":
+    main()
