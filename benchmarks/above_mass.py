@@ -29,7 +29,7 @@ from llm4ms.scoring import inchikey_block, recall_at_k
 
 from .data import EI
 from .fusion import KS, candidates, ranked_compounds, read_tables, table_arguments
-from .oracle import mcnemar
+from .oracle import mcnemar_at_1
 from .report import write_json
 from .text_information import all_peaks, binned, ranks
 
@@ -72,21 +72,28 @@ def kinds_of(table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.where(np.isinf(allowed), 2, (ions > allowed).astype(int)), allowed, ions
 
 
-def positive_pairs(keys: np.ndarray, kinds: np.ndarray) -> dict:
+def kinds_by_compound(keys: np.ndarray, kinds: np.ndarray) -> dict:
+    """Compound → the kinds of its library spectra, one entry per spectrum."""
+    by_compound = {}
+    for key, kind in zip(keys, kinds):
+        by_compound.setdefault(key, []).append(int(kind))
+    return by_compound
+
+
+def positive_pairs(by_compound: dict) -> dict:
     """Same-compound pairs of the library, and those joining an above-mass spectrum to an ordinary one."""
     pairs = mixed = 0
-    for key in set(keys):
-        kind = kinds[keys == key]
-        pairs += len(kind) * (len(kind) - 1) // 2
-        mixed += int((kind == 0).sum() * (kind == 1).sum())
+    for kinds in by_compound.values():
+        pairs += len(kinds) * (len(kinds) - 1) // 2
+        mixed += kinds.count(0) * kinds.count(1)
     return {"same_compound_pairs": pairs, "mixed": mixed, "mixed_share": round(mixed / max(pairs, 1), 4)}
 
 
-def query_groups(query_kinds: np.ndarray, truth: list, keys: np.ndarray, library_kinds: np.ndarray) -> np.ndarray:
+def query_groups(query_kinds: np.ndarray, truth: list, by_compound: dict) -> np.ndarray:
     """Per query: whether its compound has a library spectrum of the query's own kind."""
     names = []
     for kind, wanted in zip(query_kinds, truth):
-        theirs = set(library_kinds[keys == wanted])
+        theirs = set(by_compound.get(wanted, ()))
         if kind == 2 or not theirs:
             names.append("no structure or compound not in the library")
         elif kind in theirs:
@@ -96,12 +103,10 @@ def query_groups(query_kinds: np.ndarray, truth: list, keys: np.ndarray, library
     return np.array(names)
 
 
-def search_ranks(queries, library, last: dict) -> dict:
+def search_ranks(queries, library, truth: list, keys: np.ndarray, last: dict) -> dict:
     """Rank of each query's compound (None beyond 10) by the embedding and by the blend, each also with the
     candidates of every mask in ``last`` (name: query × library, True for a candidate to rank after the
     others, by the same score), and by the weighted cosine over all peaks."""
-    truth = [inchikey_block(k) for k in queries.column("inchikey").to_pylist()]
-    keys = compound_keys(library)
     l_vectors, q_vectors = vectors_of(library.column("embedding")), vectors_of(queries.column("embedding"))
     reranker = Reranker("weighted-cosine", 0.01, library.column("mz").to_pylist(),
                         library.column("intensities").to_pylist())
@@ -123,10 +128,8 @@ def search_ranks(queries, library, last: dict) -> dict:
     return found
 
 
-def paired(found: dict, first: str, second: str) -> dict:
-    """McNemar's test of two rows of ``found`` at rank 1."""
-    a, b = (np.array([r == 1 for r in found[name]]) for name in (first, second))
-    return mcnemar(int((a & ~b).sum()), int((b & ~a).sum()))
+def rounded_recalls(ranks_: list) -> dict:
+    return {k: round(v, 4) for k, v in recall_at_k(ranks_, KS).items()}
 
 
 def above_mass(queries, library) -> dict:
@@ -136,21 +139,21 @@ def above_mass(queries, library) -> dict:
     query_kinds, _, ions = kinds_of(queries)
     lighter = ions[:, None] > allowed[None, :]
     inconsistent = (library_kinds != 2)[None, :] & (lighter != (library_kinds == 1)[None, :])
-    found = search_ranks(queries, library, {"mass ceiling": lighter, "kind-consistent": inconsistent})
-    groups = query_groups(query_kinds, truth, keys, library_kinds)
+    found = search_ranks(queries, library, truth, keys, {"mass ceiling": lighter, "kind-consistent": inconsistent})
+    by_compound = kinds_by_compound(keys, library_kinds)
+    groups = query_groups(query_kinds, truth, by_compound)
     by_group = {}
     for group in sorted(set(groups)):
         chosen = np.flatnonzero(groups == group)
         by_group[group] = {"queries": len(chosen)} | {
-            name: {k: round(v, 4) for k, v in recall_at_k([ranks_[i] for i in chosen], KS).items()}
-            for name, ranks_ in found.items()}
+            name: rounded_recalls([ranks_[i] for i in chosen]) for name, ranks_ in found.items()}
+    first = {name: np.array([rank == 1 for rank in ranks_]) for name, ranks_ in found.items()}
     return {"library_spectra": {kind: int((library_kinds == i).sum()) for i, kind in enumerate(KINDS)},
             "query_spectra": {kind: int((query_kinds == i).sum()) for i, kind in enumerate(KINDS)},
-            "positive_pairs": positive_pairs(keys, library_kinds),
-            "all_queries": {name: {k: round(v, 4) for k, v in recall_at_k(ranks_, KS).items()}
-                            for name, ranks_ in found.items()},
+            "positive_pairs": positive_pairs(by_compound),
+            "all_queries": {name: rounded_recalls(ranks_) for name, ranks_ in found.items()},
             "by_kind": by_group,
-            "vs_blend": {name: paired(found, f"blend, {name}", "blend")
+            "vs_blend": {name: mcnemar_at_1(first[f"blend, {name}"], first["blend"])
                          for name in ("mass ceiling", "kind-consistent")}}
 
 

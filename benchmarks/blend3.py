@@ -24,7 +24,7 @@ from .data import EI, MS2, spectra_of
 from .fusion import KS, candidates, ranked_compounds, read_tables, recalls, table_arguments
 from .hubness import unit_vectors
 from .methods.entropy import FlashScores
-from .oracle import mcnemar
+from .oracle import mcnemar_at_1
 from .report import write_json
 
 DEFAULT = (0.5, 0.0)
@@ -57,8 +57,7 @@ def blend3(queries, library, task, window: float | None, depth: int) -> dict:
             first[s, q] = bool(ranked) and ranked[0] == wanted
     default = SETTINGS.index(DEFAULT)
     return {f"{a} {b}": {**recalls(row, len(q_vectors)),
-                         "vs default": mcnemar(int((first[s] & ~first[default]).sum()),
-                                               int((first[default] & ~first[s]).sum()))}
+                         "vs default": mcnemar_at_1(first[s], first[default])}
             for s, ((a, b), row) in enumerate(zip(SETTINGS, hits))}
 
 

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from llm4ms.spectra.fields import inchikey_block
 from llm4ms.streams import atomic_output
 
-from .oracle import mcnemar, named_path
+from .oracle import mcnemar_at_1, named_path
 from .report import write_json
 
 
@@ -70,7 +70,7 @@ def score(split_path: str, per_query: dict[str, str | Path], pairs: list[tuple[s
         if set(a.index) != set(b.index):
             raise ValueError(f"{first} and {second} do not cover the same queries")
         report[f"{first} vs {second}"] = {
-            g: mcnemar(int(((a == 1) & (b != 1) & (group == g)).sum()), int(((b == 1) & (a != 1) & (group == g)).sum()))
+            g: mcnemar_at_1((a == 1) & (group == g), (b == 1) & (group == g))
             for g in ("trained", "held_out")}
     return report
 

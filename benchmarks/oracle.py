@@ -35,8 +35,7 @@ def oracle(tables: dict) -> dict:
     first = ranks == 1
     pairs = {f"{a} + {b}": round(float((first[a] | first[b]).mean()), 4)
              for a, b in itertools.combinations(ranks.columns, 2)}
-    paired = {f"{a} vs {b}": mcnemar(int((first[a] & ~first[b]).sum()), int((first[b] & ~first[a]).sum()))
-              for a, b in itertools.combinations(ranks.columns, 2)}
+    paired = {f"{a} vs {b}": mcnemar_at_1(first[a], first[b]) for a, b in itertools.combinations(ranks.columns, 2)}
     return {"queries": len(ranks),
             "recall@1": {name: round(float(first[name].mean()), 4) for name in ranks.columns},
             "pairs": dict(sorted(pairs.items(), key=lambda item: -item[1])),
@@ -51,6 +50,11 @@ def mcnemar(only_first: int, only_second: int) -> dict:
     n = only_first + only_second
     p = binomtest(only_first, n, 0.5).pvalue if n else 1.0
     return {"only_first_at_1": only_first, "only_second_at_1": only_second, "mcnemar_exact_p": round(float(p), 4)}
+
+
+def mcnemar_at_1(first, second) -> dict:
+    """McNemar's test of two methods from their per-query "right at rank 1" booleans (arrays or Series)."""
+    return mcnemar(int((first & ~second).sum()), int((second & ~first).sum()))
 
 
 def main(argv=None):
