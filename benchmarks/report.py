@@ -4,6 +4,8 @@ JSON output of the smaller analyses."""
 import json
 from pathlib import Path
 
+from llm4ms.streams import atomic_output
+
 
 def _rate(value) -> str:
     if value is None:
@@ -76,4 +78,5 @@ def write_json(report: dict, out: str | None) -> None:
         print(text)
         return
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(text + "\n")
+    with atomic_output(out, ".json") as tmp:  # a run stopped mid-write leaves the previous figures whole
+        tmp.write_text(text + "\n")
