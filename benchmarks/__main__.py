@@ -26,7 +26,7 @@ from .compare import METHODS, run, save_json
 from .data import TASKS, custom_task
 from .machine import machine
 from .methods.llm4ms import Llm4msOptions
-from .report import markdown, plot
+from .report import markdown, plot, write_text
 
 HERE = Path(__file__).resolve().parent
 GROUPS = {"all": list(METHODS), "llm4ms": [m for m in METHODS if METHODS[m].embeds],
@@ -74,7 +74,7 @@ def compare(args, command: str) -> None:
     report.update({"machine": machine(), "date": time.strftime("%Y-%m-%d"), "command": command,
                    "llm4ms_options": options.__dict__})
     save_json(report, out / "results.json")
-    (out / "results.md").write_text(markdown(report) + f"\nCommand: `{command}`; machine: {report['machine']}; "
+    write_text(out / "results.md", markdown(report) + f"\nCommand: `{command}`; machine: {report['machine']}; "
                                                         f"date: {report['date']}.\n")
     plot(report, out / "recall.png")
     print(markdown(report))

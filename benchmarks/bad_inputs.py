@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .machine import machine
+from .report import write_text
 
 TEST_DATA = Path(__file__).resolve().parents[1] / "test-data"
 RESULTS = Path(__file__).resolve().parent / "results" / "bad-inputs"
@@ -129,8 +130,8 @@ def bad_inputs(args, command: str):
             output.unlink()
         print(f"bad-inputs: {name}: exit {code}", file=sys.stderr, flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "results.json").write_text(json.dumps(report, indent=1) + "\n")
-    (RESULTS / "results.md").write_text(markdown(report))
+    write_text(RESULTS / "results.json", json.dumps(report, indent=1) + "\n")
+    write_text(RESULTS / "results.md", markdown(report))
     print(markdown(report))
 
 

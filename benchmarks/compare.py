@@ -20,6 +20,7 @@ from .methods.cosine import cosine
 from .methods.entropy import entropy
 from .methods.llm4ms import Embeddings, llm4ms
 from .methods.spec2vec import spec2vec
+from .report import write_text
 
 KS = tuple(range(1, 11))
 
@@ -188,4 +189,4 @@ def _ranks(per_query: Path) -> dict:
 
 
 def save_json(report: dict, path: Path) -> None:
-    path.write_text(json.dumps(report, indent=1) + "\n")
+    write_text(path, json.dumps(report, indent=1) + "\n")

@@ -18,6 +18,8 @@ from llm4ms.steps.textualize import textualize_files
 from llm4ms.textualize import TextSettings
 from llm4ms.textualize.settings import STRONGEST, TEMPLATES_VERSION
 
+from .report import write_text
+
 DATA = Path(os.environ.get("LLM4MS_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "massbank"))
 
 
@@ -60,11 +62,12 @@ def spectra_table(path: str, work: Path, template: str = "auto", peak_choice: st
     many spectra llm4ms rejected."""
     out = work / "spectra" / _cache_name(path, template, peak_choice)
     rejected_file = out.with_suffix(".rejected")
-    if not out.exists():
+    # Both or neither: a table whose rejection list was never written would pass for one that rejected none.
+    if not out.exists() or not rejected_file.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
         report = textualize_files([path], str(out), TextSettings(template, peak_choice=peak_choice))
-        rejected_file.write_text("".join(f"{r.source_index + 1}\t{r.reason}\n" for r in report.rejected))
-    rejected = rejected_file.read_text().count("\n") if rejected_file.exists() else 0
+        write_text(rejected_file, "".join(f"{r.source_index + 1}\t{r.reason}\n" for r in report.rejected))
+    rejected = rejected_file.read_text(encoding="utf-8").count("\n")
     return out, rejected
 
 

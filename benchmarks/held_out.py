@@ -23,7 +23,7 @@ from llm4ms.spectra.fields import inchikey_block
 from llm4ms.streams import atomic_output
 
 from .oracle import mcnemar_at_1, named_path
-from .report import write_json
+from .report import write_json, write_text
 
 
 def is_held_out(compound: str, fraction: float, seed: int) -> bool:
@@ -44,7 +44,7 @@ def split(library_path: str, output: str, split_path: str, fraction: float, seed
                "library_spectra": table.num_rows, "training_spectra": int(keep.sum()),
                "compounds": len({k for k in keys if k}), "held_out_compounds": len(held_out),
                "held_out": held_out}
-    Path(split_path).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    write_text(split_path, json.dumps(summary, indent=1) + "\n")
     return {k: v for k, v in summary.items() if k != "held_out"}
 
 

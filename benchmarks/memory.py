@@ -24,6 +24,7 @@ from llm4ms.textualize import TextSettings
 
 from .data import DATA
 from .machine import machine
+from .report import write_text
 from .scale import run_with_peak
 
 RESULTS = Path(__file__).resolve().parent / "results" / "memory"
@@ -64,8 +65,8 @@ def memory(args, command: str):
     spectra.unlink()
     work.rmdir()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "results.json").write_text(json.dumps(report, indent=1) + "\n")
-    (RESULTS / "results.md").write_text(markdown(report, args.kinds))
+    write_text(RESULTS / "results.json", json.dumps(report, indent=1) + "\n")
+    write_text(RESULTS / "results.md", markdown(report, args.kinds))
     print(markdown(report, args.kinds))
 
 

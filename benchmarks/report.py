@@ -67,8 +67,16 @@ def plot(report: dict, path: Path) -> None:
     bars.tick_params(axis="y", labelsize=7)
     bars.grid(alpha=0.3, axis="x")
     figure.tight_layout()
-    figure.savefig(path, format="png", metadata={"Software": None})
+    with atomic_output(str(path), ".png") as tmp:
+        figure.savefig(tmp, format="png", metadata={"Software": None})
     plt.close(figure)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """``text`` to ``path``, whole or not at all: a run stopped mid-write leaves the previous file (earlier
+    figures, a cache entry) as it was, never a truncated one that a later run would read."""
+    with atomic_output(str(path), Path(path).suffix) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def write_json(report: dict, out: str | None) -> None:
@@ -78,5 +86,4 @@ def write_json(report: dict, out: str | None) -> None:
         print(text)
         return
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(out, ".json") as tmp:  # a run stopped mid-write leaves the previous figures whole
-        tmp.write_text(text + "\n")
+    write_text(out, text + "\n")

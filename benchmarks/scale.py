@@ -34,6 +34,7 @@ from llm4ms.index.search import used_search_parameters
 from llm4ms.index.store import vectors_of
 
 from .machine import machine, timed
+from .report import write_text
 
 RESULTS = Path(__file__).resolve().parent / "results" / "scale"
 ROWS_PER_CHUNK = 16384
@@ -200,8 +201,8 @@ def scale(args, command: str):
         if not args.keep:
             library.unlink()
         report["fastest_at_recall_0.95"] = fastest(report, 0.95)
-        (out / "results.json").write_text(json.dumps(report, indent=1) + "\n")  # after each size: partial runs
-        (out / "results.md").write_text(markdown(report))
+        write_text(out / "results.json", json.dumps(report, indent=1) + "\n")  # after each size: partial runs
+        write_text(out / "results.md", markdown(report))
     if not args.keep:
         with contextlib.suppress(OSError):
             work.rmdir()  # only if nothing else is in it

@@ -25,6 +25,7 @@ from llm4ms.textualize import TextSettings
 
 from .data import DATA
 from .machine import machine, timed
+from .report import write_text
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -116,8 +117,8 @@ def speed(args, command: str):
     shutil.rmtree(work)
     out = Path(args.out) if args.out else RESULTS
     out.mkdir(parents=True, exist_ok=True)
-    (out / "speed.json").write_text(json.dumps(report, indent=1) + "\n")
-    (out / "speed.md").write_text(markdown(report))
+    write_text(out / "speed.json", json.dumps(report, indent=1) + "\n")
+    write_text(out / "speed.md", markdown(report))
     print(markdown(report))
 
 

@@ -56,6 +56,18 @@ def test_report_table_and_plot(data, tmp_path):
     assert (tmp_path / "recall.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_spectra_cache_keeps_its_rejection_count(data, tmp_path):
+    # The mzML file has one spectrum llm4ms rejects; a cached table whose rejection list is missing (a run
+    # stopped between the two writes) must be remade, not reported as having rejected none.
+    from benchmarks.data import spectra_table
+
+    table, rejected = spectra_table(str(data / "ms2_queries.mzML"), tmp_path)
+    assert rejected == 1
+    table.with_suffix(".rejected").unlink()
+    assert spectra_table(str(data / "ms2_queries.mzML"), tmp_path) == (table, 1)
+    assert sorted(p.suffix for p in table.parent.iterdir()) == [".parquet", ".rejected"]  # no temporary left
+
+
 def test_fusion_ends_are_plain_search_and_rerank(cli, ei):
     # w = 0 must rank as `llm4ms search` does, w = 1 as `search --rerank --rerank-weight 1`, and w = 0.5 as
     # `search --rerank` with its default weight: they tie the fused score's measurement (RESULTS.md) to what

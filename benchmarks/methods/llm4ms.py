@@ -22,6 +22,7 @@ from llm4ms.textualize.settings import STRONGEST
 
 from . import Ranking
 from ..data import spectra_table
+from ..report import write_text
 
 
 def _texts(spectra: Path) -> tuple[dict, set]:
@@ -80,8 +81,8 @@ class Embeddings:
             start = time.perf_counter()
             count, _ = embed_table(str(spectra), str(out), encoder, o.batch_size,
                                    also_peak_choice=o.also_peak_choice)
-            timing.write_text(json.dumps({"spectra": count, "seconds": time.perf_counter() - start,
-                                          "device": encoder.device, "dtype": encoder.dtype}))
+            write_text(timing, json.dumps({"spectra": count, "seconds": time.perf_counter() - start,
+                                           "device": encoder.device, "dtype": encoder.dtype}))
         return out, json.loads(timing.read_text())
 
     def library_index(self) -> tuple[Path, float]:

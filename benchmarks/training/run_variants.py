@@ -25,6 +25,7 @@ from llm4ms.textualize.settings import PEAK_CHOICES
 from llm4ms.training import TrainSettings
 from llm4ms.training.augment import PROFILES
 
+from ..report import write_text
 from .quick_eval import evaluate
 
 EVAL_RESERVE_S = 25  # an evaluation after each stage: model load and embedding the dev files
@@ -101,7 +102,7 @@ def run_task(task, train_file, queries, model, args, out, log, results):
         except Exception:  # one variant failing must not cost the others their share of the lease
             results[task][name] = {"error": traceback.format_exc(limit=4)}
             log(f"{task} {name} FAILED\n{traceback.format_exc()}")
-        (args.report / "results.json").write_text(json.dumps(results, indent=2))
+        write_text(args.report / "results.json", json.dumps(results, indent=2))
     log(f"{task} done in {time.perf_counter() - began:.0f} s")
     pack(out, args.report, task)
 
