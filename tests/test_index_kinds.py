@@ -185,6 +185,17 @@ def test_row_groups_and_chunk_size_do_not_change_the_index(library, kind):
     assert members[0] == members[1]
 
 
+def test_build_shows_its_progress_on_stderr_unless_quiet(library):
+    # Linking a million spectra into an HNSW graph takes minutes; the bar counts the spectra added.
+    shown = run("build-index", library / "library.emb.parquet", "-o", library / "shown.index", "--chunk-rows", 20)
+    quiet = run("build-index", library / "library.emb.parquet", "-o", library / "quiet.index", "--chunk-rows", 20,
+                "-q")
+    assert shown.exit_code == quiet.exit_code == 0 and shown.stdout == quiet.stdout == ""
+    assert "build-index: 100%" in shown.stderr and "48/48" in shown.stderr
+    assert quiet.stderr == f"llm4ms build-index: indexed 48 library spectra (flat) in {library / 'quiet.index'}\n"
+    assert (library / "shown.index").read_bytes() == (library / "quiet.index").read_bytes()
+
+
 def test_training_sample_is_spread_over_the_file(library):
     from llm4ms.index.store import _sample, vectors_of
 

@@ -69,6 +69,21 @@ def test_nextflow_module_passes_only_options_the_command_has(command):
 
 
 @pytest.mark.parametrize("command", COMMANDS)
+def test_wrappers_and_modules_keep_to_their_share_of_cores_and_a_clean_stderr(command):
+    # faiss and torch take every core of the node unless told otherwise, and a progress bar redrawn for
+    # hours fills a Galaxy job's stderr: each caller passes its scheduler's slots and --quiet where they exist.
+    options = cli_options(command)
+    galaxy = call_of(command, ET.parse(GALAXY_TOOL[command]).getroot().find("command").text)
+    nextflow = call_of(command, (NEXTFLOW_MODULE[command] / "main.nf").read_text().split("script:", 1)[1])
+    if "--threads" in options:
+        assert "@THREADS@" in galaxy, GALAXY_TOOL[command].name
+        assert "--threads $task.cpus" in nextflow, f"{command} module"
+    if "--quiet" in options:
+        assert options_in(galaxy) & {"--quiet", "-q"}, GALAXY_TOOL[command].name
+        assert options_in(nextflow) & {"--quiet", "-q"}, f"{command} module"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
 def test_galaxy_wrapper_tests_name_existing_files_and_check_content(command):
     tool = ET.parse(GALAXY_TOOL[command]).getroot()
     tests = tool.findall("tests/test")

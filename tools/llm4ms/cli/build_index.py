@@ -2,7 +2,8 @@ import click
 
 from ..index import kinds
 from ..index.store import CHUNK_ROWS
-from .common import handles_errors, output_option, report, shown, threads_option, use_threads
+from .common import (handles_errors, output_option, progress_factory, quiet_option, report, shown, threads_option,
+                     use_threads)
 
 
 @click.command("build-index")
@@ -36,13 +37,14 @@ from .common import handles_errors, output_option, report, shown, threads_option
 @click.option("--chunk-rows", type=click.IntRange(1), default=CHUNK_ROWS, show_default=True,
               help="Vectors read from the embeddings table at a time.")
 @threads_option
+@quiet_option
 @handles_errors("build-index")
 def build_index_command(embeddings, output, kind, hnsw_m, ef_construction, ef_search, nlist, nprobe, pq_m, pq_bits,
-                        chunk_rows, threads):
+                        chunk_rows, threads, quiet):
     """Build one library index file from an embeddings table (- for stdin)."""
     from ..index import build_index
 
     use_threads(threads)
     options = kinds.IndexOptions(kind, hnsw_m, ef_construction, ef_search, nlist, nprobe, pq_m, pq_bits)
-    count = build_index(embeddings, output, options, chunk_rows)
+    count = build_index(embeddings, output, options, chunk_rows, progress_factory(quiet, "spectra", "build-index"))
     report("build-index", f"indexed {count} library spectra ({kind}) in {shown(output)}")

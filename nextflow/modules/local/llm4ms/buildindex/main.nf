@@ -20,6 +20,8 @@ process LLM4MS_BUILDINDEX {
     """
     llm4ms build-index \\
         $args \\
+        --threads $task.cpus \\
+        --quiet \\
         -o ${prefix}.index \\
         $embeddings
 

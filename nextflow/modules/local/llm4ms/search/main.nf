@@ -21,6 +21,7 @@ process LLM4MS_SEARCH {
     """
     llm4ms search \\
         $args \\
+        --threads $task.cpus \\
         --quiet \\
         -o ${prefix}.hits.tsv \\
         $query_embeddings \\
