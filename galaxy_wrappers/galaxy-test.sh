@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every wrapper's <tests> and the workflow test in a real Galaxy server on 127.0.0.1:
+# Runs every wrapper's <tests> and every workflow's test in a real Galaxy server on 127.0.0.1:
 # SQLite, no conda, no containers, the wrappers' `llm4ms` taken from the project's .venv.
 # Usage: galaxy_wrappers/galaxy-test.sh [WORK_DIR]   (what `make galaxy-test` runs)
 # Environment: GALAXY_VENV (.venv-galaxy), TOOLS_VENV (.venv-tools, for planemo), LLM4MS_VENV (.venv),
@@ -105,12 +105,17 @@ for tool in "${tools[@]}"; do
 done
 echo "galaxy-test: tool tests took $((SECONDS - tests_started)) s"
 
-workflow_started=$SECONDS
-"$tools_venv/bin/planemo" test --engine external_galaxy --galaxy_url "$url" --galaxy_admin_key "$key" \
-    --test_output "$work/results/workflow.html" --test_output_json "$work/results/workflow.json" \
-    "$root/galaxy_wrappers/workflows/llm4ms_identify.ga" > "$work/results/workflow.log" 2>&1 || status=1
-echo "galaxy-test: workflow test took $((SECONDS - workflow_started)) s"
+workflows=()
+for ga in "$root"/galaxy_wrappers/workflows/*.ga; do
+    workflow=$(basename "$ga" .ga)
+    workflows+=("$workflow")
+    workflow_started=$SECONDS
+    "$tools_venv/bin/planemo" test --engine external_galaxy --galaxy_url "$url" --galaxy_admin_key "$key" \
+        --test_output "$work/results/$workflow.html" --test_output_json "$work/results/$workflow.json" \
+        "$ga" > "$work/results/$workflow.log" 2>&1 || status=1
+    echo "galaxy-test: workflow $workflow took $((SECONDS - workflow_started)) s"
+done
 
-"$galaxy_venv/bin/python" "$root/galaxy_wrappers/summarize_tests.py" "$work/results" "${tools[@]}" workflow \
+"$galaxy_venv/bin/python" "$root/galaxy_wrappers/summarize_tests.py" "$work/results" "${tools[@]}" "${workflows[@]}" \
     | tee "$work/results/summary.txt" || status=1
 exit $status

@@ -61,9 +61,13 @@ workflow {
         LLM4MS_SCORE(LLM4MS_SEARCH.out.hits.join(truth))
     }
 
-    TEXTUALIZE_LIBRARY.out.versions
+    versions = TEXTUALIZE_LIBRARY.out.versions
         .mix(EMBED_LIBRARY.out.versions, LLM4MS_BUILDINDEX.out.versions, TEXTUALIZE_QUERIES.out.versions,
              EMBED_QUERIES.out.versions, LLM4MS_SEARCH.out.versions)
+    if (params.score) {
+        versions = versions.mix(LLM4MS_SCORE.out.versions)
+    }
+    versions
         .map { file -> file.text }
         .unique()
         .collectFile(name: 'software_versions.yml', storeDir: "${params.outdir}/pipeline_info")

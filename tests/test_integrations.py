@@ -111,19 +111,68 @@ def test_galaxy_tools_share_one_version_and_the_package_version():
         assert ET.parse(path).getroot().get("version") == "@TOOL_VERSION@+galaxy@VERSION_SUFFIX@"
 
 
-# Commands outside the identification workflow (train makes an adapter that embed then takes).
-NOT_IN_WORKFLOW = {"train"}
+# Commands each workflow leaves out: train makes an adapter that embed then takes; score needs every query's
+# true compound, which unknowns do not have, so only the benchmark workflow scores.
+NOT_IN_WORKFLOW = {"llm4ms_identify": {"train", "score"}, "llm4ms_benchmark": {"train"}}
 
 
-def test_workflow_chains_the_wrappers_at_their_versions():
-    workflow = json.loads((WRAPPERS / "workflows" / "llm4ms_identify.ga").read_text())
+def test_every_workflow_has_a_test():
+    assert {p.stem for p in (WRAPPERS / "workflows").glob("*.ga")} == set(NOT_IN_WORKFLOW)
+    for name in NOT_IN_WORKFLOW:
+        assert (WRAPPERS / "workflows" / f"{name}-tests.yml").is_file(), name
+
+
+@pytest.mark.parametrize("name", sorted(NOT_IN_WORKFLOW))
+def test_workflow_chains_the_wrappers_at_their_versions(name):
+    workflow = json.loads((WRAPPERS / "workflows" / f"{name}.ga").read_text())
     macros = ET.parse(WRAPPERS / "macros.xml").getroot()
     tokens = {t.get("name"): t.text for t in macros.iter("token")}
     version = f"{tokens['@TOOL_VERSION@']}+galaxy{tokens['@VERSION_SUFFIX@']}"
-    tool_ids = {ET.parse(p).getroot().get("id") for c, p in GALAXY_TOOL.items() if c not in NOT_IN_WORKFLOW}
+    tool_ids = {ET.parse(p).getroot().get("id") for c, p in GALAXY_TOOL.items() if c not in NOT_IN_WORKFLOW[name]}
     steps = [s for s in workflow["steps"].values() if s["type"] == "tool"]
     assert {s["tool_id"] for s in steps} == tool_ids
     assert {s["tool_version"] for s in steps} == {version}
+
+
+def _parameter_tree(element, macros: dict) -> dict:
+    """The names a tool state may hold under ``element``: a param maps to None, a conditional or section
+    to the tree of what it holds (a conditional: its test param and the params of every case)."""
+    tree = {}
+    for child in element:
+        if child.tag == "expand":
+            tree.update(_parameter_tree(macros[child.get("macro")], macros))
+        elif child.tag == "param":
+            tree[child.get("name")] = None
+        elif child.tag in ("conditional", "section"):
+            inner = _parameter_tree(child, macros)
+            for case in child.findall("when"):
+                inner.update(_parameter_tree(case, macros))
+            tree[child.get("name")] = inner
+    return tree
+
+
+def _unknown_keys(state: dict, tree: dict, where: str = "") -> list[str]:
+    unknown = []
+    for key, value in state.items():
+        if key.startswith("__"):  # Galaxy's own bookkeeping: __page__, __current_case__, ...
+            continue
+        if key not in tree:
+            unknown.append(where + key)
+        elif isinstance(value, dict):
+            unknown += _unknown_keys(value, tree[key] or {}, f"{where}{key}.")
+    return unknown
+
+
+@pytest.mark.parametrize("name", sorted(NOT_IN_WORKFLOW))
+def test_workflow_tool_states_name_only_the_wrappers_parameters(name):
+    # Galaxy silently ignores a setting it cannot place (e.g. a conditional's param saved at the top level),
+    # so a workflow would run with the wrapper's default instead of what it says.
+    macros = {m.get("name"): m for m in ET.parse(WRAPPERS / "macros.xml").getroot().iter("xml")}
+    by_id = {ET.parse(p).getroot().get("id"): ET.parse(p).getroot() for p in GALAXY_TOOL.values()}
+    workflow = json.loads((WRAPPERS / "workflows" / f"{name}.ga").read_text())
+    for step in (s for s in workflow["steps"].values() if s["type"] == "tool"):
+        tree = _parameter_tree(by_id[step["tool_id"]].find("inputs"), macros)
+        assert _unknown_keys(json.loads(step["tool_state"]), tree) == [], f"{name}: step {step['label']}"
 
 
 def _declared(block: str) -> list[list[str]]:
@@ -199,6 +248,17 @@ def test_nextflow_module_has_a_stub_making_every_output(command):
     assert re.search(r"^\s*container\s", script, re.M)
 
 
+@pytest.mark.parametrize("command", COMMANDS)
+def test_nextflow_module_reads_no_pipeline_parameter_and_names_the_galaxy_image(command):
+    # nf-core modules take everything through inputs and task.ext, so that another pipeline can include them;
+    # the pipeline's config chooses the image (params.llm4ms_container) by a process selector.
+    script = (NEXTFLOW_MODULE[command] / "main.nf").read_text()
+    assert "params." not in script, command
+    tokens = {t.get("name"): t.text for t in ET.parse(WRAPPERS / "macros.xml").getroot().iter("token")}
+    image = tokens["@CONTAINER_IMAGE@"].replace("@TOOL_VERSION@", tokens["@TOOL_VERSION@"])
+    assert re.findall(r"^\s*container\s+'([^']+)'", script, re.M) == [image], command
+
+
 def test_pipeline_includes_every_module():
     pipeline = (ROOT / "nextflow" / "main.nf").read_text()
     for command in COMMANDS:
@@ -224,3 +284,17 @@ def test_container_entrypoint_runs_llm4ms_for_its_arguments():
 def test_container_entrypoint_runs_a_galaxy_or_nextflow_command_as_given():
     result = _entrypoint("/bin/sh", "-c", "echo ran by $0")
     assert result.returncode == 0 and result.stdout.strip() == "ran by /bin/sh"
+
+
+def test_docker_build_context_holds_what_the_dockerfile_copies_and_no_more():
+    # .dockerignore lets in only listed paths; a COPY of anything else would fail the build, and a path let
+    # in that no COPY uses (a virtualenv) would be sent to the daemon for nothing.
+    sources = set()
+    for line in (ROOT / "containers" / "Dockerfile").read_text().splitlines():
+        if line.startswith("COPY ") and "--from" not in line:
+            sources.update(p.rstrip("/") for p in line.split()[1:-1])
+    rules = [r for r in (ROOT / ".dockerignore").read_text().splitlines() if r and not r.startswith("#")]
+    assert rules[0] == "*"
+    assert {r[1:] for r in rules if r.startswith("!")} == sources
+    for source in sources:
+        assert (ROOT / source).exists(), source

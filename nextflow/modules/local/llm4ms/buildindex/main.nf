@@ -2,7 +2,7 @@ process LLM4MS_BUILDINDEX {
     tag "$meta.id"
     label 'process_single'
 
-    container "${ params.llm4ms_container ?: 'ghcr.io/llm4ms/llm4ms:0.1.0' }"
+    container 'ghcr.io/llm4ms/llm4ms:0.1.0'
 
     input:
     tuple val(meta), path(embeddings)

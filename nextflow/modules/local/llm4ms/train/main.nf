@@ -4,7 +4,7 @@ process LLM4MS_TRAIN {
     // The gpu profile gives this label a GPU; without it the same task trains on the CPU (slowly).
     label 'process_gpu'
 
-    container "${ params.llm4ms_container ?: 'ghcr.io/llm4ms/llm4ms:0.1.0' }"
+    container 'ghcr.io/llm4ms/llm4ms:0.1.0'
 
     input:
     tuple val(meta), path(spectra)
