@@ -11,7 +11,7 @@ top_hits() {  # query, score and name of each query's first hit
     awk -F'\t' 'NR > 2 && $2 == 1 { printf "  %-40s %.4f  %s\n", $1, $3, $5 }' "$1"
 }
 
-echo "== EI: $(basename "$data")/ei_queries.msp against ei_library.msp (paper template)"
+echo "== EI: $(basename "$data")/ei_queries.msp against ei_library.msp (ei template)"
 llm4ms textualize "$data/ei_library.msp" -o ei_library.parquet --rejected ei_library.rejected.tsv
 llm4ms textualize "$data/ei_queries.msp" -o ei_queries.parquet
 llm4ms embed ei_library.parquet -o ei_library.emb.parquet

@@ -262,3 +262,117 @@ def test_an_error_line_starts_a_line_of_its_own_after_a_progress_bar(cli, data, 
     result = cli("textualize", data / "ei_queries.msp", "-o", tmp_path / "out.parquet", "--template", "msms")
     assert result.exit_code == 3 and "spectra" in result.stderr  # the bar was drawn
     assert any(line.startswith("llm4ms textualize: error [E_INPUT]") for line in result.stderr.split("\n"))
+
+
+def test_an_output_that_is_an_input_is_refused_before_any_work(cli, data, tmp_path):
+    copy = tmp_path / "q.mgf"
+    copy.write_bytes((data / "ms2_queries.mgf").read_bytes())
+    fails(cli("textualize", "-q", copy, "-o", copy), 3, "q.mgf: is also an input; -o would overwrite it")
+    assert copy.read_bytes() == (data / "ms2_queries.mgf").read_bytes()
+    assert cli("textualize", "-q", copy, "-o", tmp_path / "q.parquet").exit_code == 0
+    fails(cli("score", tmp_path / "q.parquet", "--truth", tmp_path / "q.parquet", "-o", tmp_path / "q.parquet"), 3,
+          "is also an input")
+    nothing_written(tmp_path, "no-such-output")
+
+
+@pytest.mark.parametrize("options, fragment", [
+    (["--summary", "{tmp}"], "is a folder; --summary needs a file name"),
+    (["--plot", "{tmp}/nodir/x.png"], "output folder"),
+    (["--summary", "-", "--plot", "-"], "-o and --summary and --plot would each write to stdout"),
+    (["--summary", "{tmp}/per_query.tsv"], "given to both -o and --summary"),
+])
+def test_every_output_of_a_step_is_checked_before_the_first_is_written(cli, data, tmp_path, options, fragment):
+    # score writes three files; one it cannot write must not leave the others behind
+    cli("textualize", "-q", data / "ei_queries.msp", "-o", tmp_path / "q.parquet")
+    hits = tmp_path / "hits.tsv"
+    hits.write_text("query_id\trank\tscore\tlibrary_id\tname\tinchikey\n")
+    output = "-" if "-" in options else tmp_path / "per_query.tsv"
+    result = cli("score", hits, "--truth", tmp_path / "q.parquet", "-o", output,
+                 *[o.replace("{tmp}", str(tmp_path)) for o in options])
+    fails(result, 3, fragment)
+    nothing_written(tmp_path, "per_query.tsv")
+
+
+def test_an_output_folder_in_place_of_a_file_is_refused_before_embedding(cli, data, tmp_path, tiny_model):
+    cli("textualize", "-q", data / "ms2_queries.mgf", "-o", tmp_path / "q.parquet")
+    (tmp_path / "out").mkdir()
+    fails(cli("embed", "-q", tmp_path / "q.parquet", "-o", tmp_path / "out", "--model", tiny_model), 3,
+          "out: is a folder; -o needs a file name")
+    assert not list(tmp_path.glob(".*resume*")), "a resume folder was started"
+
+
+def test_train_cannot_write_an_adapter_to_stdout(cli, data, tmp_path):
+    cli("textualize", "-q", data / "ms2_queries.mgf", "-o", tmp_path / "q.parquet")
+    fails(cli("train", tmp_path / "q.parquet", "-o", "-", "--stage", "mntp", "--steps", "1"), 3,
+          "-o -: train writes an adapter folder")
+    assert not (tmp_path.parent / "-").exists() and not (tmp_path / "-").exists()
+
+
+def test_empty_stdin_and_stdin_twice_say_so(tmp_path):
+    from click.testing import CliRunner
+
+    from llm4ms.cli.main import main
+
+    runner = CliRunner()
+    empty = runner.invoke(main, ["textualize", "-q", "-", "-o", str(tmp_path / "e.parquet")], input=b"")
+    fails(empty, 3, "<stdin>: empty input")
+    twice = runner.invoke(main, ["textualize", "-q", "-", "-", "-o", str(tmp_path / "e.parquet")], input=b"x")
+    fails(twice, 3, "stdin can be read only once")
+    nothing_written(tmp_path, "e.parquet")
+
+
+@pytest.mark.parametrize("name", ["ms2_queries.mgf", "ei_queries.msp"])
+def test_a_byte_order_mark_loses_no_spectrum_and_no_name(cli, data, tmp_path, name):
+    # Windows editors start UTF-8 files with one; the MGF reader skipped the first spectrum without a word
+    marked = tmp_path / name
+    marked.write_bytes(b"\xef\xbb\xbf" + (data / name).read_bytes())
+    for source, out in ((data / name, "plain.parquet"), (marked, "marked.parquet")):
+        result = cli("textualize", "-q", source, "-o", tmp_path / out)
+        assert result.exit_code == 0 and "wrote 12 spectra" in result.stderr and "0 rejected" in result.stderr
+    columns = ["id", "name", "text", "inchikey"]
+    assert pq.read_table(tmp_path / "marked.parquet", columns=columns).to_pylist() == \
+        pq.read_table(tmp_path / "plain.parquet", columns=columns).to_pylist()
+
+
+def test_json_records_matchms_cannot_use_are_reported(cli, data, tmp_path):
+    import json
+
+    from matchms.exporting import save_as_json
+    from matchms.importing import load_from_mgf
+
+    save_as_json(list(load_from_mgf(str(data / "ms2_queries.mgf")))[:3], str(tmp_path / "q.json"))
+    records = json.loads((tmp_path / "q.json").read_text())
+    del records[1]["peaks_json"]
+    (tmp_path / "q.json").write_text(json.dumps(records + [{"foo": 1}]))
+    result = cli("textualize", "-q", tmp_path / "q.json", "-o", tmp_path / "q.parquet")
+    assert result.exit_code == 0 and "wrote 2 spectra (msms: 2)" in result.stderr and "2 rejected" in result.stderr
+    assert "q.json: spectrum 2: rejected: matchms could not build a spectrum" in result.stderr
+    assert "q.json: spectrum 4: rejected: matchms could not build a spectrum" in result.stderr
+
+
+def test_an_ms2_spectrum_without_precursor_is_rejected_not_written_as_ei(cli, data, tmp_path):
+    blocks = mgf_blocks(data)[:3]
+    blocks[1] = "\n".join(line for line in blocks[1].splitlines() if not line.startswith("PEPMASS=")) + "\n"
+    write_mgf(tmp_path / "nopep.mgf", blocks)
+    result = cli("textualize", "-q", tmp_path / "nopep.mgf", "-o", tmp_path / "out.parquet")
+    assert result.exit_code == 0 and "wrote 2 spectra (msms: 2)" in result.stderr
+    assert "nopep.mgf: spectrum 2 (MSBNK-" in result.stderr and "MS2 spectrum without a precursor m/z" in result.stderr
+
+
+def test_gzip_input_is_named_as_such(cli, data, tmp_path):
+    import gzip
+
+    (tmp_path / "q.mgf.gz").write_bytes(gzip.compress((data / "ms2_queries.mgf").read_bytes()))
+    for extra in ([], ["--format", "mgf"]):
+        fails(cli("textualize", "-q", tmp_path / "q.mgf.gz", "-o", tmp_path / "out.parquet", *extra), 3,
+              "q.mgf.gz: gzip-compressed", "q.mgf.gz | llm4ms textualize -")
+    nothing_written(tmp_path, "out.parquet")
+
+
+def test_an_llm4ms_table_that_lost_a_column_is_named_as_such(cli, data, tmp_path):
+    cli("textualize", "-q", data / "ms2_queries.mgf", "-o", tmp_path / "q.parquet")
+    table = pq.read_table(tmp_path / "q.parquet")
+    pq.write_table(table.drop_columns(["text"]), tmp_path / "cut.parquet")  # the provenance metadata stays
+    fails(cli("embed", "-q", tmp_path / "cut.parquet", "-o", tmp_path / "out.parquet"), 3,
+          "cut.parquet: an llm4ms.spectra table without the column(s) text")
+    nothing_written(tmp_path, "out.parquet")

@@ -23,6 +23,17 @@ def library(cli, data, tmp_path):
     return tmp_path / "lib.parquet"
 
 
+def _running_until_chunks(command, folder, chunks):
+    """``command`` started, once it has finished ``chunks`` chunks in ``folder``."""
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while len(list(folder.glob("chunk-*.parquet"))) < chunks:
+        assert process.poll() is None, process.stderr.read()
+        assert time.monotonic() < deadline, "no chunk written in 300 s"
+        time.sleep(0.05)
+    return process
+
+
 def test_embed_killed_with_sigkill_resumes_to_the_same_bytes(cli, library, tmp_path):
     """A real process with the default backbone, killed (SIGKILL: nothing runs on the way out) once a few
     chunks are done; the same command again finishes the rest, each spectrum once, byte for byte what
@@ -30,12 +41,7 @@ def test_embed_killed_with_sigkill_resumes_to_the_same_bytes(cli, library, tmp_p
     out = tmp_path / "lib.emb.parquet"
     command = [sys.executable, "-m", "llm4ms", "embed", str(library), "-o", str(out), "--chunk-rows", "4", "-q"]
     folder = resume_folder(str(out))
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    while len(list(folder.glob("chunk-*.parquet"))) < 3:
-        assert process.poll() is None, process.stderr.read()
-        assert time.monotonic() < deadline, "no chunk written in 300 s"
-        time.sleep(0.05)
+    process = _running_until_chunks(command, folder, 3)
     process.send_signal(signal.SIGKILL)
     process.wait()
     process.stderr.close()
@@ -54,6 +60,21 @@ def test_embed_killed_with_sigkill_resumes_to_the_same_bytes(cli, library, tmp_p
     result = cli("embed", "-q", library, "-o", whole, "--chunk-rows", "4")
     assert result.exit_code == 0, result.stderr
     assert out.read_bytes() == whole.read_bytes()
+
+
+def test_embed_stopped_by_sigterm_cleans_up_and_keeps_its_chunks(library, tmp_path):
+    """SIGTERM is how schedulers stop a job (scancel, Nextflow, Galaxy, timeout): the command says so, exits
+    128 + 15, leaves no temporary output, and keeps its finished chunks for the same command to resume."""
+    out = tmp_path / "lib.emb.parquet"
+    command = [sys.executable, "-m", "llm4ms", "embed", str(library), "-o", str(out), "--chunk-rows", "4", "-q"]
+    folder = resume_folder(str(out))
+    process = _running_until_chunks(command, folder, 2)
+    process.send_signal(signal.SIGTERM)
+    stderr = process.communicate(timeout=120)[1]
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert stderr.strip().splitlines()[-1] == "llm4ms embed: stopped by SIGTERM; no output was written"
+    assert not out.exists() and not list(tmp_path.glob(".llm4ms-*")), "temporary output left behind"
+    assert len(list(folder.glob("chunk-*.parquet"))) >= 2
 
 
 def _interrupt_after(chunks, monkeypatch):

@@ -22,6 +22,8 @@ def input_path(path: str, stack: contextlib.ExitStack, suffix: str = "") -> Path
         stack.callback(os.unlink, handle.name)
         with handle:
             shutil.copyfileobj(sys.stdin.buffer, handle, 1 << 20)
+        if os.path.getsize(handle.name) == 0:
+            raise InputError("<stdin>: empty input (nothing was piped in, or the step before wrote nothing)")
         return Path(handle.name)
     p = Path(path)
     if not p.exists():
@@ -73,3 +75,31 @@ def atomic_output(path: str, suffix: str = ""):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def check_paths(inputs, outputs: dict) -> None:
+    """Refuse, before any work, outputs that would overwrite an input, that collide, or that cannot be
+    written; ``outputs`` maps each option to its path (None: not asked for)."""
+    if list(inputs).count(STDIO) > 1:
+        raise InputError("- is given as more than one input; stdin can be read only once")
+    given = {option: path for option, path in outputs.items() if path is not None}
+    to_stdout = [option for option, path in given.items() if path == STDIO]
+    if len(to_stdout) > 1:
+        raise InputError(f"{' and '.join(to_stdout)} would each write to stdout (-); only one output can go there",
+                         hint="give the others file names")
+    claimed = {}
+    for option, path in given.items():
+        if path == STDIO:
+            continue
+        output_folder(path)
+        if Path(path).is_dir():
+            raise InputError(f"{path}: is a folder; {option} needs a file name")
+        key = os.path.realpath(path)
+        if key in claimed:
+            raise InputError(f"{path}: given to both {claimed[key]} and {option}; each output needs its own file")
+        claimed[key] = option
+        if Path(path).exists():
+            for source in inputs:
+                if source != STDIO and Path(source).exists() and os.path.samefile(path, source):
+                    raise InputError(f"{path}: is also an input; {option} would overwrite it",
+                                     hint="choose another output name")

@@ -77,15 +77,23 @@ def with_provenance(schema: pa.Schema, provenance: dict) -> pa.Schema:
 def read_provenance(path: Path, name: str, kinds: tuple[str, ...]) -> dict:
     """Provenance of an llm4ms Parquet file, refusing other tools' files and other format versions."""
     try:
-        metadata = pq.read_schema(path).metadata or {}
+        schema = pq.read_schema(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"{name}: not a Parquet file ({exc})",
                          hint="textualize reads MGF/MSP/mzML/JSON; the other commands read llm4ms Parquet") from exc
-    raw = metadata.get(PROVENANCE_KEY)
+    raw = (schema.metadata or {}).get(PROVENANCE_KEY)
     if raw is None:
         raise IncompatibleError(f"{name}: Parquet file has no llm4ms provenance; it was not written by llm4ms",
                                 hint="make it with 'llm4ms textualize' or 'llm4ms embed'")
-    return check_provenance(json.loads(raw), name, kinds)
+    provenance = check_provenance(json.loads(raw), name, kinds)
+    # A table rewritten by another tool can keep the metadata and lose columns; every step would then fail
+    # on its first read with a KeyError, far from the cause.
+    required = {SPECTRA: SPECTRA_SCHEMA.names, EMBEDDINGS: SPECTRA_SCHEMA.names + ["embedding"]}
+    missing = [column for column in required.get(provenance["format"], []) if column not in schema.names]
+    if missing:
+        raise InputError(f"{name}: an {provenance['format']} table without the column(s) {', '.join(missing)}; "
+                         "was it rewritten by another tool?", hint="make it again with llm4ms")
+    return provenance
 
 
 def check_provenance(provenance: dict, name: str, kinds: tuple[str, ...]) -> dict:

@@ -2,7 +2,9 @@
 
 import functools
 import os
+import signal
 import sys
+import threading
 
 import click
 
@@ -17,12 +19,33 @@ def shown(path: str) -> str:
     return "stdout" if path == "-" else path
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised where the command is, so that it unwinds as Ctrl-C does: temporary files
+    removed, finished resume chunks kept. Schedulers (scancel, Nextflow, Galaxy, timeout, docker stop) stop a
+    job this way, and Python's default would end the process on the spot, leaving the temporaries behind."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated(signum)
+
+
+def _termination_handlers() -> dict:
+    if threading.current_thread() is not threading.main_thread():
+        return {}  # only the main thread may set handlers (a command run from a worker thread keeps Python's)
+    return {signum: signal.signal(signum, _raise_terminated) for signum in (signal.SIGTERM, signal.SIGHUP)}
+
+
 def handles_errors(command: str):
     """Turn llm4ms errors into ``llm4ms CMD: error [CODE]: ...`` on stderr and the code's exit status."""
 
     def wrap(func):
         @functools.wraps(func)
         def run(*args, **kwargs):
+            previous = _termination_handlers()
             try:
                 return func(*args, **kwargs)
             except BaseException as exc:
@@ -33,6 +56,9 @@ def handles_errors(command: str):
                 if isinstance(exc, KeyboardInterrupt):
                     report(command, "interrupted; no output was written")
                     sys.exit(130)
+                if isinstance(exc, Terminated):
+                    report(command, f"stopped by {signal.Signals(exc.signum).name}; no output was written")
+                    sys.exit(128 + exc.signum)
                 if isinstance(exc, MemoryError):
                     report(command, "error [E_MEMORY]: out of memory (hint: lower --batch-size)")
                     sys.exit(1)
@@ -43,6 +69,8 @@ def handles_errors(command: str):
                 sys.exit(1)
             finally:
                 _OPEN_BARS.clear()
+                for signum, handler in previous.items():
+                    signal.signal(signum, handler)
 
         return run
 

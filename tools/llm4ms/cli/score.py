@@ -15,7 +15,9 @@ from .common import handles_errors
 def score_command(hits, truth, output, summary, plot, ks):
     """Score hits (- for stdin) against the true compounds: Recall@k over distinct compounds."""
     from ..steps.score import score_files
+    from ..streams import check_paths
 
+    check_paths([hits, truth], {"-o": output, "--summary": summary, "--plot": plot})
     result = score_files(hits, truth, tuple(sorted(set(ks))), output, summary, plot)
     line = f"{result['n_queries']} queries: " + ", ".join(
         f"Recall@{k} {result[f'recall@{k}']:.3f}" for k in result["ks"])

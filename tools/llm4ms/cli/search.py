@@ -41,7 +41,9 @@ def search_command(queries, index, output, top_k, group, precursor_window, windo
     """Search query embeddings (- for stdin) against a library index."""
     from ..index import SearchSettings
     from ..steps.search import search_files
+    from ..streams import check_paths
 
+    check_paths([queries, index], {"-o": output})
     use_threads(threads)
     settings = SearchSettings(top_k, group, precursor_window, window_unit, rerank, rerank_depth, rerank_tolerance,
                               rerank_weight, ef_search, nprobe)

@@ -26,7 +26,9 @@ def textualize_command(inputs, output, template, top_n, threshold, decimals, pea
     """Read spectra (MGF, MSP, mzML, matchms JSON, llm4ms Parquet; - for stdin) and write a spectra table
     with one text per spectrum."""
     from ..steps.textualize import textualize_files, write_rejected
+    from ..streams import check_paths
 
+    check_paths(inputs, {"-o": output, "--rejected": rejected})
     settings = TextSettings(template, top_n, threshold, decimals, peak_choice)
     progress = progress_factory(quiet, "spectra", "textualize")(None)
     result = textualize_files(list(inputs), output, settings, fmt, progress)

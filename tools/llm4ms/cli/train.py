@@ -40,9 +40,9 @@ from .common import handles_errors, progress_factory, quiet_option, report
 @click.option("--augment", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="supervised: chance that a text is re-made from a perturbed copy of its spectrum.")
 @click.option("--augment-profile", type=click.Choice(sorted(PROFILES)), default="light", show_default=True,
-              help="How a copy is perturbed: light (intensity noise, 10 % of peaks lost; the shipped adapters) "
+              help="How a copy is perturbed: light (intensity noise, 10 % of peaks lost; the shipped MS/MS adapter) "
                    "or instrument (also mass discrimination, a low-mass cut-off and noise peaks, as hard to "
-                   "match as a real second spectrum).")
+                   "match as a real second spectrum; the shipped EI adapter's later stages).")
 @click.option("--also-peak-choice", type=click.Choice(sorted(PEAK_CHOICES)),
               help="EI: write half the texts with this peak choice instead (anchors, positives, negatives and "
                    "perturbed copies alike), so the adapter reads both views; embed it with the same "
@@ -63,7 +63,7 @@ from .common import handles_errors, progress_factory, quiet_option, report
               help="cuda trains with bf16 autocast over fp32 weights.")
 @click.option("--dtype", type=click.Choice(("auto",) + DTYPES), default="auto", show_default=True,
               help="bf16-mixed: float32 weights, bfloat16 matrix products, as embed runs by default; auto: "
-                   "bf16-mixed on CUDA and on CPUs with native bf16 (twice as fast there), else float32.")
+                   "bf16-mixed on CUDA and on CPUs with native bf16 (faster there), else float32.")
 @click.option("--threads", type=click.IntRange(1), help="CPU threads for torch (default: torch's choice).")
 @quiet_option
 @handles_errors("train")
@@ -76,7 +76,9 @@ def train_command(spectra, output, stage, loss, model, init_adapter, new_text, l
     Chain stages with --init-adapter; llm4ms embed --adapter OUTPUT uses the result.
     """
     from ..steps.train import train_adapter
+    from ..streams import check_paths
 
+    check_paths([spectra], {"--save-examples": save_examples})
     if threads:
         import torch
 

@@ -4,14 +4,17 @@ Readers never drop a spectrum: each yields a SourcedSpectrum or a Rejected with 
 cannot be parsed at all raises InputError naming the file and the spectrum where parsing stopped.
 """
 
+import contextlib
 import json
 import logging
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 from matchms import Spectrum
-from matchms.importing import load_from_json, load_from_mgf, load_from_msp
+from matchms.importing import load_from_mgf, load_from_msp
 
 from ..errors import InputError
 from .record import Rejected, SourcedSpectrum
@@ -35,6 +38,7 @@ def detect_format(path: Path, name: str) -> str:
         head = handle.read(4096)
     if head.startswith(b"PAR1"):
         return "parquet"
+    _refuse_gzip(head, name)
     text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
     if "BEGIN IONS" in text:
         return "mgf"
@@ -58,12 +62,58 @@ def read_spectra(path: Path, name: str, fmt: str):
     if fmt == "parquet":
         yield from _read_parquet(path, name)
         return
-    loader = {"mgf": load_from_mgf, "msp": load_from_msp, "json": load_from_json}[fmt]
+    with open(path, "rb") as handle:
+        _refuse_gzip(handle.read(len(_GZIP)), name)
+    with _without_bom(path) as readable:
+        yield from _read_text_format(readable, name, fmt)
+
+
+_BOM = b"\xef\xbb\xbf"
+_GZIP = b"\x1f\x8b"
+
+
+def _refuse_gzip(head: bytes, name: str) -> None:
+    if head.startswith(_GZIP):
+        raise InputError(f"{name}: gzip-compressed; llm4ms reads uncompressed spectra files",
+                         hint=f"decompress it first, or stream it: zcat {name} | llm4ms textualize - ...")
+
+
+@contextlib.contextmanager
+def _without_bom(path: Path):
+    """The file, or a copy without its UTF-8 byte-order mark (Windows editors write one): pyteomics reads
+    ``\\ufeffBEGIN IONS`` as no record start and skipped the first spectrum without a word."""
+    with open(path, "rb") as handle:
+        if handle.read(len(_BOM)) != _BOM:
+            yield path
+            return
+        with tempfile.TemporaryDirectory(prefix="llm4ms-bom-") as folder:
+            copy = Path(folder) / path.name
+            with open(copy, "wb") as out:
+                shutil.copyfileobj(handle, out, 1 << 20)
+            yield copy
+
+
+def _json_records(filename: str):
+    """matchms's JSON importer, one record at a time: load_from_json leaves out the records it cannot use
+    (no peaks_json), so they could not be reported."""
+    from matchms.importing.load_from_json import as_spectrum
+
+    with open(filename, "rb") as handle:
+        records = json.load(handle)
+    if not isinstance(records, list):
+        raise ValueError("the file is not a list of spectrum records")
+    for record in records:
+        yield as_spectrum(record) if isinstance(record, dict) else None
+
+
+def _read_text_format(path: Path, name: str, fmt: str):
+    loader = {"mgf": load_from_mgf, "msp": load_from_msp, "json": _json_records}[fmt]
     position = 0
     try:
         for spectrum in loader(str(path)):
-            if spectrum is None:  # matchms's JSON importer yields None for records it cannot use
-                yield Rejected(name, position, None, "matchms could not build a spectrum from this record")
+            if spectrum is None:
+                yield Rejected(name, position, None, "matchms could not build a spectrum from this record "
+                                                     "(no peaks_json)")
             else:
                 yield SourcedSpectrum(spectrum, name, position)
             position += 1

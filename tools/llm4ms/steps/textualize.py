@@ -12,6 +12,7 @@ from ..spectra import Rejected, clean_spectrum, detect_format, read_spectra
 from ..spectra.fields import compound_fields, lost_structure, metadata_json, precursor_problem, spectrum_id
 from ..streams import atomic_output, display_name, input_path
 from ..textualize import TextSettings, choose_template, textualize
+from ..textualize.settings import AUTO
 
 BATCH_ROWS = 2048
 
@@ -77,6 +78,11 @@ def _row(item, settings: TextSettings, seen: dict, notes: list):
     if problem:
         return Rejected(item.source_file, item.source_index, sid, problem)
     fields = compound_fields(spectrum.metadata)
+    if settings.template == AUTO and fields["precursor_mz"] is None and (fields["ms_level"] or 0) >= 2:
+        # auto would write it as an EI text, and one such row made embed refuse the whole table
+        return Rejected(item.source_file, item.source_index, sid,
+                        f"MS{fields['ms_level']} spectrum without a precursor m/z "
+                        "(msms needs one; ei is for EI spectra)")
     template = choose_template(settings, fields["precursor_mz"], fields["ms_level"])
     text, problem = textualize(spectrum.peaks.mz, spectrum.peaks.intensities, fields["precursor_mz"], template,
                                settings)

@@ -10,7 +10,7 @@ from .. import __version__, tables
 from ..backbone import resolve_model
 from ..backbone.adapters import check_adapter_base, read_metadata
 from ..errors import InputError, ModelError
-from ..streams import atomic_output, display_name, input_path, output_folder
+from ..streams import STDIO, atomic_output, display_name, input_path, output_folder
 from ..textualize.settings import EI_TEMPLATES, second_view
 from ..training.adapters import METADATA, save_adapter
 from ..training.examples import TRAINING_SET, check_training_set, mine
@@ -46,6 +46,9 @@ def load_training_set(source: str, settings: TrainSettings, save_examples: str |
 
 
 def _check_output(output: Path) -> None:
+    if str(output) == STDIO:
+        raise InputError("-o -: train writes an adapter folder, which cannot go to stdout",
+                         hint="give -o a folder name")
     if output.exists() and (not output.is_dir() or (any(output.iterdir()) and not (output / METADATA).exists())):
         raise InputError(f"{output}: exists and is not an llm4ms adapter folder; not overwriting it")
     output_folder(str(output))
