@@ -376,3 +376,19 @@ def test_an_llm4ms_table_that_lost_a_column_is_named_as_such(cli, data, tmp_path
     fails(cli("embed", "-q", tmp_path / "cut.parquet", "-o", tmp_path / "out.parquet"), 3,
           "cut.parquet: an llm4ms.spectra table without the column(s) text")
     nothing_written(tmp_path, "out.parquet")
+
+
+def test_score_warns_when_its_figures_cannot_mean_what_they_say(cli, ei):
+    assert cli("search", "-q", ei / "queries.emb.parquet", ei / "library.index", "-o", ei / "hits.tsv",
+               "-k", "3").exit_code == 0
+    result = cli("score", ei / "hits.tsv", "--truth", ei / "queries.parquet", "-k", "1", "-k", "5")
+    assert result.exit_code == 0
+    assert "hits.tsv was searched with k 3; Recall@5 cannot count a compound beyond rank 3" in result.stderr
+    assert "no row in" not in result.stderr
+    lines = (ei / "hits.tsv").read_text().splitlines(keepends=True)
+    first = lines[2].split("\t")[0]
+    (ei / "part.tsv").write_text("".join(lines[:2] + [line for line in lines[2:] if line.startswith(first + "\t")]))
+    result = cli("score", ei / "part.tsv", "--truth", ei / "queries.parquet", "-k", "1")
+    assert result.exit_code == 0
+    assert "warning: 11 of the 12 queries have no row in " in result.stderr
+    assert "part.tsv; they count as not found" in result.stderr

@@ -1,6 +1,6 @@
 import click
 
-from .common import handles_errors
+from .common import handles_errors, report
 
 
 @click.command("score")
@@ -18,7 +18,8 @@ def score_command(hits, truth, output, summary, plot, ks):
     from ..streams import check_paths
 
     check_paths([hits, truth], {"-o": output, "--summary": summary, "--plot": plot})
-    result = score_files(hits, truth, tuple(sorted(set(ks))), output, summary, plot)
+    result = score_files(hits, truth, tuple(sorted(set(ks))), output, summary, plot,
+                         warn=lambda message: report("score", message))
     line = f"{result['n_queries']} queries: " + ", ".join(
         f"Recall@{k} {result[f'recall@{k}']:.3f}" for k in result["ks"])
     if result["mean_top1_tanimoto"] is not None:

@@ -62,8 +62,22 @@ def read_truth(source: str, stack) -> list[dict]:
     return rows
 
 
+def _warn_of_partial_hits(hits, truth, ks, provenance, name, warn) -> None:
+    """Recall figures that look like results but are not: queries the hits never mention (search writes a row
+    for every query, with or without hits, so the file was cut or made from other queries), and cut-offs
+    beyond the k the hits were searched with."""
+    absent = len(set(truth) - {r["query_id"] for r in hits})
+    if absent:
+        warn(f"warning: {absent} of the {len(truth)} queries have no row in {name}; they count as not found")
+    searched = ((provenance or {}).get("history") or [{}])[-1].get("parameters", {}).get("k")
+    beyond = [k for k in ks if searched and k > searched]
+    if beyond:
+        warn(f"warning: {name} was searched with k {searched}; Recall@{', @'.join(map(str, beyond))} cannot "
+             f"count a compound beyond rank {searched}")
+
+
 def score_files(hits_source: str, truth_source: str, ks=DEFAULT_KS, per_query: str | None = None,
-                summary: str | None = None, plot: str | None = None) -> dict:
+                summary: str | None = None, plot: str | None = None, warn=None) -> dict:
     with contextlib.ExitStack() as stack:
         hits, hits_provenance = read_hits(hits_source, stack)
         truth_rows = read_truth(truth_source, stack)
@@ -76,6 +90,8 @@ def score_files(hits_source: str, truth_source: str, ks=DEFAULT_KS, per_query: s
         raise InputError(f"{display_name(hits_source)}: query {unknown[0]} (and {len(unknown) - 1} more) is not in "
                          f"{display_name(truth_source)}", hint="pass the queries file that was searched as --truth")
     ranks = compound_ranks({q: [(r["library_id"], r["inchikey"]) for r in rs] for q, rs in by_query.items()}, truth)
+    if warn:
+        _warn_of_partial_hits(hits, truth, ks, hits_provenance, display_name(hits_source), warn)
     fingerprints = TanimotoCache()
     records = []
     for row in truth_rows:
