@@ -392,3 +392,24 @@ def test_score_warns_when_its_figures_cannot_mean_what_they_say(cli, ei):
     assert result.exit_code == 0
     assert "warning: 11 of the 12 queries have no row in " in result.stderr
     assert "part.tsv; they count as not found" in result.stderr
+
+
+@pytest.mark.parametrize("change", [3, -3])
+def test_a_wrong_num_peaks_sets_aside_its_record_only(cli, data, tmp_path, change):
+    # matchms ends an MSP record after Num Peaks peaks, so one wrong count ran into the next record and
+    # failed the whole file with a message about another spectrum
+    import re
+
+    records = re.split(r"(?=^Name:)", (data / "ei_queries.msp").read_text(), flags=re.M)[1:]
+    declared = int(re.search(r"^Num Peaks: (\d+)", records[4], re.M).group(1))
+    records[4] = records[4].replace(f"Num Peaks: {declared}", f"Num Peaks: {declared + change}")
+    (tmp_path / "count.msp").write_text("".join(records))
+    result = cli("textualize", "-q", tmp_path / "count.msp", "-o", tmp_path / "out.parquet")
+    assert result.exit_code == 0, result.stderr
+    assert f"count.msp: spectrum 5: rejected: declares {declared + change} peaks (Num Peaks) but has {declared}" \
+        in result.stderr
+    assert "wrote 11 spectra" in result.stderr and "1 rejected" in result.stderr
+    written = pq.read_table(tmp_path / "out.parquet", columns=["id"]).column("id").to_pylist()
+    cli("textualize", "-q", data / "ei_queries.msp", "-o", tmp_path / "all.parquet")
+    every = pq.read_table(tmp_path / "all.parquet", columns=["id"]).column("id").to_pylist()
+    assert written == every[:4] + every[5:]

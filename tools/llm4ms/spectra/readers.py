@@ -106,12 +106,81 @@ def _json_records(filename: str):
         yield as_spectrum(record) if isinstance(record, dict) else None
 
 
+def _msp_records(filename: str):
+    """matchms's MSP reader, with the records whose peak lines disagree with their Num Peaks set aside (as
+    their reason): matchms ends a record when it has read Num Peaks peaks, so one wrong count ran into the
+    next record and failed the whole file with a message about another spectrum. The count uses matchms's
+    own line parsers, so what passes here is read exactly as matchms reads it."""
+    reasons = _msp_count_problems(filename)
+    if not reasons:
+        yield from load_from_msp(filename)
+        return
+    with tempfile.TemporaryDirectory(prefix="llm4ms-msp-") as folder:
+        kept = Path(folder) / "kept.msp"
+        with open(filename, "rb") as source, open(kept, "wb") as out:
+            for position, lines in _msp_record_lines(source):
+                if position not in reasons:
+                    out.writelines(lines)
+        spectra = load_from_msp(str(kept))
+        for position in range(max(reasons) + 1):
+            spectrum = reasons.get(position) or next(spectra, None)
+            if spectrum is None:
+                return  # matchms read fewer records than were kept: read_spectra's count names the file as cut
+            yield spectrum
+        yield from spectra
+
+
+def _msp_record_lines(handle):
+    """(record position, its lines) in file order; lines before the first record go with the first."""
+    position, lines = 0, []
+    for line in handle:
+        if _RECORD_START["msp"].match(line) and any(_RECORD_START["msp"].match(kept) for kept in lines):
+            yield position, lines
+            position, lines = position + 1, []
+        lines.append(line)
+    if lines:
+        yield position, lines
+
+
+def _msp_count_problems(filename: str) -> dict:
+    from matchms.importing.load_from_msp import _parse_line_with_peaks, contains_metadata, parse_metadata
+
+    reasons, last = {}, None
+    with open(filename, "rb") as handle:
+        for position, lines in _msp_record_lines(handle):
+            params, count = {}, 0
+            try:
+                for line in lines:
+                    text = line.decode("utf-8", errors="ignore").rstrip()
+                    if not text:
+                        continue
+                    if contains_metadata(text):
+                        parse_metadata(text, params)
+                    else:
+                        count += len(_parse_line_with_peaks(text)[0])
+            except Exception:
+                return {}  # a line matchms cannot read at all: its own error names the place
+            declared = str(params.get("num peaks", "")).strip()
+            if not declared.isdigit():
+                reasons[position] = "no Num Peaks line" if not declared else f"Num Peaks {declared!r} is not a count"
+            elif int(declared) != count:
+                reasons[position] = f"declares {declared} peaks (Num Peaks) but has {count}"
+            last = (position, declared, count)
+    # A last record with fewer peaks than declared, or cut before its Num Peaks, is a file cut short: an error
+    # of its own (read_spectra), not one spectrum to set aside.
+    if last and not (last[1].isdigit() and last[2] > int(last[1])):
+        reasons.pop(last[0], None)
+    return reasons
+
+
 def _read_text_format(path: Path, name: str, fmt: str):
-    loader = {"mgf": load_from_mgf, "msp": load_from_msp, "json": _json_records}[fmt]
+    loader = {"mgf": load_from_mgf, "msp": _msp_records, "json": _json_records}[fmt]
     position = 0
     try:
         for spectrum in loader(str(path)):
-            if spectrum is None:
+            if isinstance(spectrum, str):
+                yield Rejected(name, position, None, spectrum)
+            elif spectrum is None:
                 yield Rejected(name, position, None, "matchms could not build a spectrum from this record "
                                                      "(no peaks_json)")
             else:
