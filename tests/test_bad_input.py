@@ -413,3 +413,12 @@ def test_a_wrong_num_peaks_sets_aside_its_record_only(cli, data, tmp_path, chang
     cli("textualize", "-q", data / "ei_queries.msp", "-o", tmp_path / "all.parquet")
     every = pq.read_table(tmp_path / "all.parquet", columns=["id"]).column("id").to_pylist()
     assert written == every[:4] + every[5:]
+
+
+def test_an_index_or_a_cut_table_where_a_table_is_needed_is_named(cli, ei, tmp_path):
+    fails(cli("build-index", ei / "library.index", "-o", tmp_path / "x.index"), 3,
+          "library.index: an llm4ms index (or another zip file), not a table")
+    cut = tmp_path / "cut.parquet"
+    cut.write_bytes((ei / "queries.emb.parquet").read_bytes()[:5000])
+    fails(cli("build-index", cut, "-o", tmp_path / "x.index"), 3, "cut.parquet: a damaged or truncated Parquet file")
+    nothing_written(tmp_path, "x.index")

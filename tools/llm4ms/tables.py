@@ -79,6 +79,15 @@ def read_provenance(path: Path, name: str, kinds: tuple[str, ...]) -> dict:
     try:
         schema = pq.read_schema(path)
     except (pa.ArrowInvalid, OSError) as exc:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+        if head == b"PK\x03\x04":  # a zip: what build-index writes
+            raise InputError(f"{name}: an llm4ms index (or another zip file), not a table",
+                             hint="search takes the index as its second argument; give here the table it was "
+                                  "built from") from exc
+        if head == b"PAR1":
+            raise InputError(f"{name}: a damaged or truncated Parquet file ({exc})",
+                             hint="make it again; a copy may have stopped half-way") from exc
         raise InputError(f"{name}: not a Parquet file ({exc})",
                          hint="textualize reads MGF/MSP/mzML/JSON; the other commands read llm4ms Parquet") from exc
     raw = (schema.metadata or {}).get(PROVENANCE_KEY)
