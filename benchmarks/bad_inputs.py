@@ -3,6 +3,7 @@ whether an output file was left behind. The same cases are asserted in tests/tes
 writes them down as a table for benchmarks/RESULTS.md.
 """
 
+import gzip
 import json
 import re
 import subprocess
@@ -82,6 +83,19 @@ def cases(work: Path):
          "-o", out]
     yield "precursor missing, msms template", "EI spectra with --template msms", \
         ["textualize", TEST_DATA / "ei_queries.msp", "-o", out, "--template", "msms"]
+    yield "MS2 spectrum without precursor", "PEPMASS removed from the second of three spectra (auto template)", \
+        ["textualize", write("nopep.mgf", blocks[0] + with_line(blocks[1], r"^PEPMASS=.*\n", "") + blocks[2]),
+         "-o", out]
+    yield "byte-order mark", "ms2_queries.mgf saved with a UTF-8 byte-order mark", \
+        ["textualize", write("bom.mgf", b"\xef\xbb\xbf" + "".join(blocks).encode()), "-o", out]
+    fifth = [m.start() for m in re.finditer(r"^Name:", msp, re.M)][4]
+    declared = re.compile(r"^Num Peaks: (\d+)", re.M).search(msp, fifth)
+    yield "wrong Num Peaks in an MSP record", "the fifth of 12 records declares 3 peaks more than it has", \
+        ["textualize", write("count.msp", msp[:declared.start(1)] + str(int(declared.group(1)) + 3)
+                             + msp[declared.end(1):]), "-o", out]
+    yield "gzip-compressed file", "ms2_queries.mgf gzipped, named .mgf.gz", \
+        ["textualize", write("q.mgf.gz", gzip.compress((TEST_DATA / "ms2_queries.mgf").read_bytes(), mtime=0)),
+         "-o", out]
     unreadable = with_line(with_line(with_line(blocks[1], r"^SMILES=.*$", "SMILES=C1CC(notasmiles"),
                                      r"^INCHI=.*$", "INCHI=InChI=1S/garbage"), r"^INCHIKEY=.*$", "INCHIKEY=NOT-A-KEY")
     yield "unreadable SMILES/InChI/InChIKey (textualize)", "all three structure fields of one spectrum broken", \
