@@ -402,3 +402,16 @@ def test_above_mass_reads_structures_and_keeps_searchs_blend(ei):
     for method in ("llm4ms", "blend"):
         for k, value in own[method].items():
             assert own[f"{method}, kind-consistent"][k] >= value, (method, k)
+
+
+def test_projection_head_starts_as_the_embedding_and_trains_on_library_pairs_only(ei, tmp_path):
+    # No step: the identity map must rank exactly as the embedding does. Positives only from trained compounds
+    # with two or more library spectra, never from held-out ones.
+    from benchmarks.projection_head import main, same_compound_groups
+
+    assert same_compound_groups(["A", "B", "A", None, "C", "C", "B"], {"C"}) == [[0, 2], [1, 6]]
+    out = tmp_path / "head.json"
+    main([str(ei / "queries.emb.parquet"), str(ei / "library.emb.parquet"), "--steps", "0", "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert result["recall_after_map"] == result["recall_embedding"]
+    assert 0 < result["recall_embedding"]["all"]["recall@10"] <= 1
