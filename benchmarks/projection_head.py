@@ -13,13 +13,14 @@ import sys
 
 import numpy as np
 
+from llm4ms.scoring import recall_at_k
 from llm4ms.spectra.fields import inchikey_block
 
 from .fusion import read_tables, table_arguments
 from .held_out import is_held_out
 from .hubness import unit_vectors
 from .report import write_json
-from .text_information import recall
+from .text_information import KS, ranks
 
 BATCH = 256
 TEMPERATURE = 0.05
@@ -60,9 +61,14 @@ def train_map(library: np.ndarray, groups: list, steps: int, lr: float, seed: in
 
 
 def by_group(scores: np.ndarray, truth: list, library, held_rows: np.ndarray) -> dict:
-    return {"all": recall(scores, truth, library),
-            "trained_compounds": recall(scores[~held_rows], [t for t, h in zip(truth, held_rows) if not h], library),
-            "held_out_compounds": recall(scores[held_rows], [t for t, h in zip(truth, held_rows) if h], library)}
+    """Recall@k of all queries and of each half, from one ranking of every query."""
+    found = ranks(scores, truth, library)
+
+    def of(rows) -> dict:
+        return {name: round(value, 4) for name, value in recall_at_k([found[q] for q in rows], KS).items()}
+
+    return {"all": of(range(len(truth))), "trained_compounds": of(np.flatnonzero(~held_rows)),
+            "held_out_compounds": of(np.flatnonzero(held_rows))}
 
 
 def main(argv=None):

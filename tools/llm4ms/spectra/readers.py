@@ -62,9 +62,7 @@ def read_spectra(path: Path, name: str, fmt: str):
     if fmt == "parquet":
         yield from _read_parquet(path, name)
         return
-    with open(path, "rb") as handle:
-        _refuse_gzip(handle.read(len(_GZIP)), name)
-    with _without_bom(path) as readable:
+    with _plain_text(path, name) as readable:
         yield from _read_text_format(readable, name, fmt)
 
 
@@ -79,11 +77,14 @@ def _refuse_gzip(head: bytes, name: str) -> None:
 
 
 @contextlib.contextmanager
-def _without_bom(path: Path):
-    """The file, or a copy without its UTF-8 byte-order mark (Windows editors write one): pyteomics reads
-    ``\\ufeffBEGIN IONS`` as no record start and skipped the first spectrum without a word."""
+def _plain_text(path: Path, name: str):
+    """The file as the matchms readers can take it: refused if gzip-compressed, else the file itself or a
+    copy without its UTF-8 byte-order mark (Windows editors write one: pyteomics reads ``\\ufeffBEGIN IONS``
+    as no record start and skipped the first spectrum without a word)."""
     with open(path, "rb") as handle:
-        if handle.read(len(_BOM)) != _BOM:
+        head = handle.read(len(_BOM))
+        _refuse_gzip(head, name)
+        if head != _BOM:
             yield path
             return
         with tempfile.TemporaryDirectory(prefix="llm4ms-bom-") as folder:
@@ -132,11 +133,13 @@ def _msp_records(filename: str):
 
 def _msp_record_lines(handle):
     """(record position, its lines) in file order; lines before the first record go with the first."""
-    position, lines = 0, []
+    position, lines, started = 0, [], False
     for line in handle:
-        if _RECORD_START["msp"].match(line) and any(_RECORD_START["msp"].match(kept) for kept in lines):
-            yield position, lines
-            position, lines = position + 1, []
+        if _RECORD_START["msp"].match(line):
+            if started:
+                yield position, lines
+                position, lines = position + 1, []
+            started = True
         lines.append(line)
     if lines:
         yield position, lines

@@ -62,11 +62,11 @@ def read_truth(source: str, stack) -> list[dict]:
     return rows
 
 
-def _warn_of_partial_hits(hits, truth, ks, provenance, name, warn) -> None:
+def _warn_of_partial_hits(mentioned: set, truth, ks, provenance, name, warn) -> None:
     """Recall figures that look like results but are not: queries the hits never mention (search writes a row
     for every query, with or without hits, so the file was cut or made from other queries), and cut-offs
     beyond the k the hits were searched with."""
-    absent = len(set(truth) - {r["query_id"] for r in hits})
+    absent = len(set(truth) - mentioned)
     if absent:
         warn(f"warning: {absent} of the {len(truth)} queries have no row in {name}; they count as not found")
     searched = ((provenance or {}).get("history") or [{}])[-1].get("parameters", {}).get("k")
@@ -85,13 +85,14 @@ def score_files(hits_source: str, truth_source: str, ks=DEFAULT_KS, per_query: s
     by_query: dict[str, list] = {}
     for row in sorted((r for r in hits if r["rank"] is not None), key=lambda r: (r["query_id"], r["rank"])):
         by_query.setdefault(row["query_id"], []).append(row)
-    unknown = sorted(set(r["query_id"] for r in hits) - set(truth))
+    mentioned = {r["query_id"] for r in hits}
+    unknown = sorted(mentioned - set(truth))
     if unknown:
         raise InputError(f"{display_name(hits_source)}: query {unknown[0]} (and {len(unknown) - 1} more) is not in "
                          f"{display_name(truth_source)}", hint="pass the queries file that was searched as --truth")
     ranks = compound_ranks({q: [(r["library_id"], r["inchikey"]) for r in rs] for q, rs in by_query.items()}, truth)
     if warn:
-        _warn_of_partial_hits(hits, truth, ks, hits_provenance, display_name(hits_source), warn)
+        _warn_of_partial_hits(mentioned, truth, ks, hits_provenance, display_name(hits_source), warn)
     fingerprints = TanimotoCache()
     records = []
     for row in truth_rows:
