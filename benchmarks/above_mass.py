@@ -26,6 +26,7 @@ from llm4ms.index.rerank import Reranker
 from llm4ms.index.search import compound_keys
 from llm4ms.index.store import vectors_of
 from llm4ms.scoring import inchikey_block, recall_at_k
+from llm4ms.training.above_mass import FLOOR, heaviest_allowed, heaviest_ion
 
 from .data import EI
 from .fusion import KS, candidates, ranked_compounds, read_tables, table_arguments
@@ -33,34 +34,9 @@ from .oracle import mcnemar_at_1
 from .report import write_json
 from .text_information import all_peaks, binned, ranks
 
-FLOOR = 0.01  # of the base peak: weaker ions are too often noise to judge a spectrum by
 DEPTH = 50  # search's blend ranks the embedding's 50 best (its --rerank-depth default)
 BLEND = 0.5  # search's --rerank-weight default
 KINDS = ("ordinary", "above its compound's mass", "no structure")
-
-
-def heaviest_allowed(smiles: str | None) -> float | None:
-    """The heaviest m/z the compound's own ions reach: its nominal mass (isotope labels counted), 2.5 Da
-    for the M+1 and M+2 peaks of C, S and Si, and 2 Da more per Cl or Br, whose clusters run to M+2n."""
-    from rdkit import Chem, RDLogger
-
-    RDLogger.DisableLog("rdApp.*")
-    molecule = Chem.MolFromSmiles(smiles) if smiles else None
-    if molecule is None:
-        return None
-    table = Chem.GetPeriodicTable()
-    mass = 0
-    for atom in molecule.GetAtoms():
-        mass += atom.GetIsotope() or round(table.GetMostCommonIsotopeMass(atom.GetAtomicNum()))
-        mass += atom.GetTotalNumHs()  # implicit and explicit plain H; labelled H are atoms of their own
-    halogens = sum(atom.GetSymbol() in ("Cl", "Br") for atom in molecule.GetAtoms())
-    return mass + 2.5 + 2 * halogens
-
-
-def heaviest_ion(mz, intensities) -> float:
-    """The highest m/z of a peak of at least FLOOR of the base peak."""
-    mz, intensities = np.asarray(mz, dtype=float), np.asarray(intensities, dtype=float)
-    return float(mz[intensities >= FLOOR * intensities.max()].max()) if mz.size else 0.0
 
 
 def kinds_of(table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

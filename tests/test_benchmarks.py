@@ -378,18 +378,12 @@ def test_flash_scores_are_entropy_similarities_by_library_row(data):
         assert scores[row] == pytest.approx(1.0, abs=1e-4) or not len(cleaned[row])
 
 
-def test_above_mass_reads_structures_and_keeps_searchs_blend(ei):
-    # The allowance must count isotope labels and each Cl/Br cluster, the blend and embedding rows must be
-    # search's (the fused score's), and kind-consistency may only push down candidates of other kinds, so a
-    # query with a library spectrum of its own kind never ranks its compound lower with it.
-    from benchmarks.above_mass import above_mass, heaviest_allowed, heaviest_ion
+def test_above_mass_keeps_searchs_blend(ei):
+    # The blend and embedding rows must be search's (the fused score's), and kind-consistency may only push
+    # down candidates of other kinds, so a query with a library spectrum of its own kind never ranks its
+    # compound lower with it.
+    from benchmarks.above_mass import above_mass
     from benchmarks.fusion import fusion_recall
-
-    assert heaviest_allowed("c1ccccc1") == 78 + 2.5
-    assert heaviest_allowed("Clc1ccc(Br)cc1") == 190 + 2.5 + 4
-    assert heaviest_allowed("[2H]C([2H])([2H])O[2H]") == 36 + 2.5
-    assert heaviest_allowed("not a molecule") is None and heaviest_allowed(None) is None
-    assert heaviest_ion([50.0, 100.0, 200.0], [1.0, 0.02, 0.005]) == 100.0
 
     queries, library = pq.read_table(ei / "queries.emb.parquet"), pq.read_table(ei / "library.emb.parquet")
     result = above_mass(queries, library)

@@ -411,3 +411,113 @@ def test_the_lease_runner_starts_a_continued_stage_from_the_bare_backbone_when_t
     metadata = json.loads((tmp_path / "runs" / "ms2-continued" / "llm4ms_adapter.json").read_text())
     assert [s["stage"] for s in metadata["stages"]] == ["supervised"] and metadata["layers"] == 2
     assert (tmp_path / "report" / "ms2-continued.tar").is_file()
+    # the runner's --positives reaches train and the command it writes down (lease.sh's seventh field)
+    same_kind = run_variants.command_line("x", "set.parquet", "M", None, replace(TINY, positives="same-kind"), "M")
+    assert "--positives same-kind" in same_kind and "--positives" not in result["command"]
+
+
+def test_the_mass_allowance_counts_isotope_labels_and_halogen_clusters():
+    from llm4ms.training.above_mass import heaviest_allowed, heaviest_ion
+
+    assert heaviest_allowed("c1ccccc1") == 78 + 2.5
+    assert heaviest_allowed("Clc1ccc(Br)cc1") == 190 + 2.5 + 4
+    assert heaviest_allowed("[2H]C([2H])([2H])O[2H]") == 36 + 2.5
+    assert heaviest_allowed(None, "InChI=1S/C6H6/c1-2-4-6-5-3-1/h1-6H") == 78 + 2.5  # the InChI when no SMILES
+    assert heaviest_allowed("not a molecule") is None and heaviest_allowed(None) is None
+    assert heaviest_ion([50.0, 100.0, 200.0], [1.0, 0.02, 0.005]) == 100.0
+
+
+@pytest.fixture(scope="module")
+def ei_mined(tmp_path_factory):
+    from click.testing import CliRunner
+
+    from llm4ms.cli.main import main
+
+    from conftest import TEST_DATA as data
+
+    folder = tmp_path_factory.mktemp("ei")
+    result = CliRunner().invoke(main, ["textualize", "-q", str(data / "ei_library.msp"), "-o",
+                                       str(folder / "lib.parquet")])
+    assert result.exit_code == 0
+    table, provenance, summary = load_training_set(str(folder / "lib.parquet"), TINY, None)
+    return table, provenance, summary, folder / "lib.parquet"
+
+
+def test_mining_flags_ei_spectra_above_their_compounds_mass(ei_mined, mined):
+    # MassBank files TMS derivatives under the plain compound: alpha-ketoglutaric acid (146 Da) with ions to
+    # m/z 304 must be flagged, spectra of the same compound under one InChIKey must be judged one by one,
+    # and MS/MS rows are not judged at all.
+    from llm4ms.training.above_mass import heaviest_allowed
+
+    table, _, summary, _ = ei_mined
+    flags = dict(zip(table.column("id").to_pylist(), table.column("above_mass").to_pylist()))
+    assert flags["MSBNK-MSSJ-MSJ00687"] is True
+    names = dict(zip(table.column("id").to_pylist(), table.column("name").to_pylist()))
+    assert "Ketoglutaric" in names["MSBNK-MSSJ-MSJ00687"]
+    assert 0 < summary["ei_above_compound_mass"] == sum(flags.values()) < table.num_rows
+    for row, flag in enumerate(table.column("above_mass").to_pylist()):  # each row by its own structure
+        mz = np.array(table.column("mz")[row].as_py())
+        intensities = np.array(table.column("intensities")[row].as_py())
+        heaviest = mz[intensities >= 0.01 * intensities.max()].max()
+        assert flag == (heaviest > heaviest_allowed(table.column("smiles")[row].as_py()))
+    ms2_table, *_ = mined
+    assert set(ms2_table.column("above_mass").to_pylist()) == {None}
+
+
+def test_same_kind_positives_keep_above_mass_spectra_apart_from_ordinary_ones(ei_mined):
+    # No compound of the bundled library mixes the kinds, so one spectrum of a three-spectrum compound is
+    # marked the other kind: its two siblings must never be drawn as its positives (nor it as theirs) with
+    # same-kind, while the default still draws them, and batches of the default stay what they were.
+    import pyarrow as pa
+
+    table, provenance, _, _ = ei_mined
+    compounds = table.column("compound").to_pylist()
+    rows = [r for r, c in enumerate(compounds) if compounds.count(c) == 3][:3]
+    assert len(rows) == 3 and len({compounds[r] for r in rows}) == 1
+    flags = table.column("above_mass").to_pylist()
+    assert {flags[r] for r in rows} == {False}
+    flags[rows[0]] = True
+    mixed = table.set_column(table.column_names.index("above_mass"), "above_mass", pa.array(flags, pa.bool_()))
+    same = Examples(mixed, provenance["textualization"], positives="same-kind")
+    every = Examples(mixed, provenance["textualization"])
+    assert same.set_aside == 4 and every.set_aside == 0
+    assert same.positives[rows[0]] == [] and sorted(same.positives[rows[1]]) == [rows[2]]
+    assert sorted(every.positives[rows[0]]) == rows[1:]
+
+    def pairs(examples):
+        drawn = set()
+        for step in range(60):
+            _, anchors, positives, _ = supervised_batch(examples, 0, step, 6, 0.0)
+            drawn |= {(int(a), int(p)) for a, p in zip(anchors, positives)}
+        return drawn
+
+    unlike = {(rows[0], r) for r in rows[1:]} | {(r, rows[0]) for r in rows[1:]}
+    assert pairs(every) & unlike and not pairs(same) & unlike
+    plain = Examples(table.drop(["above_mass"]), provenance["textualization"])  # a set mined before the flags
+    for ours, theirs in zip(supervised_batch(every, 3, 5, 6, 0.5), supervised_batch(plain, 3, 5, 6, 0.5)):
+        assert list(ours) == list(theirs)
+
+
+def test_train_draws_same_kind_positives_when_asked_and_says_so(cli, ei_mined, ms2_table, mined, tiny_model,
+                                                                tmp_path):
+    # The record must say same-kind (a stage drawing every positive keeps the record it always had), the
+    # report counts what was set aside, and what cannot honour it is refused before any training.
+    _, _, _, spectra = ei_mined
+    args = ["--model", tiny_model, "--layers", "2", "--steps", "1", "--batch-size", "4", "--lora-r", "4"]
+    result = cli("train", spectra, "-o", tmp_path / "kind", "--positives", "same-kind", *args)
+    assert result.exit_code == 0, result.stderr
+    assert "--positives same-kind: 0 same-compound positives of the other kind set aside" in result.stderr
+    stage = json.loads((tmp_path / "kind" / "llm4ms_adapter.json").read_text())["stages"][-1]
+    assert stage["settings"]["positives"] == "same-kind"
+    assert stage["training_set"]["positives_of_other_kind_set_aside"] == 0
+    assert cli("train", spectra, "-o", tmp_path / "all", *args, "-q").exit_code == 0
+    stage = json.loads((tmp_path / "all" / "llm4ms_adapter.json").read_text())["stages"][-1]
+    assert "positives" not in stage["settings"] and "positives_of_other_kind_set_aside" not in stage["training_set"]
+
+    *_, saved = mined
+    old = tmp_path / "old-set.parquet"
+    pq.write_table(pq.read_table(saved).drop(["above_mass"]), old)  # a set mined before the flags existed
+    for source, fragment in ((ms2_table, "no EI spectra"), (old, "mined without above-mass flags")):
+        result = cli("train", source, "-o", tmp_path / "no", "--positives", "same-kind", *args, "-q")
+        assert result.exit_code == 3 and fragment in result.stderr, result.stderr
+    assert not (tmp_path / "no").exists()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from llm4ms.steps.train import train_adapter
 from llm4ms.textualize.settings import PEAK_CHOICES
-from llm4ms.training import TrainSettings
+from llm4ms.training import POSITIVES, TrainSettings
 from llm4ms.training.augment import PROFILES
 
 from ..report import write_text
@@ -51,6 +51,8 @@ def command_line(name, source, base, init, settings: TrainSettings, model):
         parts += ["--max-rank", str(settings.max_rank)]
     if settings.also_peak_choice:
         parts += ["--also-peak-choice", settings.also_peak_choice]
+    if settings.positives != "all":
+        parts += ["--positives", settings.positives]
     if init:
         parts += ["--init-adapter", init]
     if settings.max_minutes:
@@ -135,6 +137,8 @@ def main(argv=None):
     parser.add_argument("--max-rank", type=int, help="llm4ms train --max-rank: cap a continued adapter's rank")
     parser.add_argument("--also-peak-choice", choices=sorted(PEAK_CHOICES),
                         help="llm4ms train --also-peak-choice (EI): train on both texts; the check also scores both")
+    parser.add_argument("--positives", default="all", choices=POSITIVES,
+                        help="llm4ms train --positives (EI): same-kind keeps above-mass and ordinary spectra apart")
     parser.add_argument("--stages", default=",".join(["zero-shot"] + [p[0] for p in PLAN[:-1]]),
                         help="comma-separated names from PLAN (and zero-shot)")
     parser.add_argument("--init", action="append", default=[],
@@ -150,7 +154,7 @@ def main(argv=None):
     args.report.mkdir(parents=True, exist_ok=True)
     args.base = TrainSettings(layers=args.layers, batch_size=args.batch_size, lr=args.lr, steps=args.steps,
                               augment_profile=args.augment_profile, max_rank=args.max_rank,
-                              also_peak_choice=args.also_peak_choice,
+                              also_peak_choice=args.also_peak_choice, positives=args.positives,
                               checkpoint_every=10**9)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -43,6 +43,11 @@ LLM4MS_BUNDLE="$BUNDLE" TX="$TX" $PY benchmarks/training/lease/make_reduced.py
 LLM4MS_BUNDLE="$BUNDLE" TX="$TX" $PY benchmarks/training/lease/verify.py
 
 # the mined training set alone: one CPU step is the cheapest way to have train write it
+# (a set mined before 2026-11-29 lacks the above_mass column that lease.sh's positives field needs: mined again)
+if [ -f "$TX/${NAME}_library.train.parquet" ] && ! $PY -c 'import sys, pyarrow.parquet as pq
+sys.exit("above_mass" not in pq.read_schema(sys.argv[1]).names)' "$TX/${NAME}_library.train.parquet"; then
+    rm "$TX/${NAME}_library.train.parquet"
+fi
 if [ ! -f "$TX/${NAME}_library.train.parquet" ]; then
     $LLM4MS train "$TX/${NAME}_library.parquet" -o /tmp/bundle-mine-only \
         --save-examples "$TX/${NAME}_library.train.parquet" --stage supervised --layers 12 --steps 1 --threads 2 -q

@@ -5,7 +5,7 @@ import click
 
 from ..backbone import DEFAULT_MODEL
 from ..textualize.settings import PEAK_CHOICES
-from ..training import DTYPES, LOSSES, STAGES, TrainSettings
+from ..training import DTYPES, LOSSES, POSITIVES, STAGES, TrainSettings
 from ..training.augment import PROFILES
 from .common import handles_errors, progress_factory, quiet_option, report
 
@@ -47,6 +47,11 @@ from .common import handles_errors, progress_factory, quiet_option, report
               help="EI: write half the texts with this peak choice instead (anchors, positives, negatives and "
                    "perturbed copies alike), so the adapter reads both views; embed it with the same "
                    "--also-peak-choice.")
+@click.option("--positives", type=click.Choice(POSITIVES), default="all", show_default=True,
+              help="supervised: same-kind draws an EI spectrum's same-compound positives only among spectra that, "
+                   "like it, are (or are not) above their compound's mass, so a derivative's or a background-laden "
+                   "spectrum is not pulled onto the plain compound's; one left without any takes a Tanimoto "
+                   "neighbour or a perturbed copy of itself.")
 @click.option("--positive-tanimoto", type=click.FloatRange(0, 1), default=0.8, show_default=True,
               help="Other compounds at or above this Tanimoto count as positives, never as negatives.")
 @click.option("--negative-tanimoto", type=click.FloatRange(0, 1), default=0.4, show_default=True,
@@ -69,8 +74,8 @@ from .common import handles_errors, progress_factory, quiet_option, report
 @handles_errors("train")
 def train_command(spectra, output, stage, loss, model, init_adapter, new_text, layers, steps, batch_size, lr, lora_r,
                   lora_alpha, max_rank, max_length, temperature, augment, augment_profile, also_peak_choice,
-                  positive_tanimoto, negative_tanimoto, seed, checkpoint_every, resume, max_minutes, save_examples,
-                  device, dtype, threads, quiet):
+                  positives, positive_tanimoto, negative_tanimoto, seed, checkpoint_every, resume, max_minutes,
+                  save_examples, device, dtype, threads, quiet):
     """Train one LoRA stage on a textualized library (or a training set saved by --save-examples).
 
     Chain stages with --init-adapter; llm4ms embed --adapter OUTPUT uses the result.
@@ -86,17 +91,22 @@ def train_command(spectra, output, stage, loss, model, init_adapter, new_text, l
     settings = TrainSettings(stage=stage, loss=loss, layers=layers, lora_r=lora_r, lora_alpha=lora_alpha,
                              steps=steps, batch_size=batch_size, lr=lr, max_length=max_length,
                              temperature=temperature, augment=augment, augment_profile=augment_profile,
-                             also_peak_choice=also_peak_choice, positive_tanimoto=positive_tanimoto,
+                             also_peak_choice=also_peak_choice, positives=positives,
+                             positive_tanimoto=positive_tanimoto,
                              negative_tanimoto=negative_tanimoto, seed=seed, checkpoint_every=checkpoint_every,
                              max_minutes=max_minutes, max_rank=max_rank)
     start = time.perf_counter()
     made = train_adapter(spectra, output, settings, model, init_adapter, device, resume, save_examples,
                          lambda unit, desc: progress_factory(quiet, unit, desc), dtype, new_text)
     result = made["result"]
-    summary = made["metadata"]["stages"][-1]["training_set"]["summary"]
+    training_set = made["metadata"]["stages"][-1]["training_set"]
+    summary = training_set["summary"]
     report("train", f"training set: {summary['spectra']} spectra of {summary['compounds']} compounds; "
                     f"{summary['without_compound']} without an InChIKey and {summary['without_structure']} without "
                     "a parsable structure (those serve mntp/simcse and as augmented self-pairs only)")
+    if positives != "all":
+        report("train", f"--positives {positives}: {training_set['positives_of_other_kind_set_aside']} "
+                        "same-compound positives of the other kind set aside")
     report("train", f"{stage} stage: {result['steps_done']} steps in {time.perf_counter() - start:.0f} s, "
                     f"loss {result['final_loss_mean_last_50']} (mean of the last 50), adapter in {output}")
     if result["stopped_by_time_budget"]:

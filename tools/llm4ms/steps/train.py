@@ -13,7 +13,7 @@ from ..errors import InputError, ModelError
 from ..streams import STDIO, atomic_output, display_name, input_path, output_folder
 from ..textualize.settings import EI_TEMPLATES, second_view
 from ..training.adapters import METADATA, save_adapter
-from ..training.examples import TRAINING_SET, check_training_set, mine
+from ..training.examples import ABOVE_MASS, TRAINING_SET, check_training_set, mine
 from ..training.settings import TrainSettings
 
 
@@ -86,6 +86,17 @@ def _check_second_view(choice: str | None, textualization: dict, table, name: st
     second_view(textualization, choice, name)
 
 
+def _check_positives(positives: str, table, name: str) -> None:
+    if positives == "all":
+        return
+    if ABOVE_MASS.name not in table.column_names:
+        raise InputError(f"{name}: training set mined without above-mass flags, which --positives {positives} needs",
+                         hint="mine it again: train on the spectra table (with --save-examples to keep it)")
+    if not set(EI_TEMPLATES) & set(table.column("template").to_pylist()):
+        raise InputError(f"{name}: no EI spectra; --positives {positives} judges EI spectra only",
+                         hint="drop --positives")
+
+
 def train_adapter(source: str, output: str, settings: TrainSettings, model: str, init_adapter: str | None,
                   device: str, resume: bool = False, save_examples: str | None = None,
                   progress_factory=None, dtype: str = "auto", new_text: bool = False) -> dict:
@@ -103,9 +114,11 @@ def train_adapter(source: str, output: str, settings: TrainSettings, model: str,
     textualization = provenance["textualization"]
     earlier, trained_on, earlier_text = _earlier_stages(init_adapter, resolved, settings, textualization, new_text)
     _check_second_view(settings.also_peak_choice, textualization, table, display_name(source))
+    _check_positives(settings.positives, table, display_name(source))
     device = pick_device(device)
     encoder = TrainableEncoder(resolved, settings, init_adapter, device, dtype)
-    examples = Examples(table, textualization, settings.augment_profile, settings.also_peak_choice)
+    examples = Examples(table, textualization, settings.augment_profile, settings.also_peak_choice,
+                        settings.positives)
     if settings.stage == "supervised" and not len(examples.anchors):
         raise InputError(f"{display_name(source)}: no spectrum has an InChIKey; the supervised stage needs them")
     checkpoint = target.with_name(target.name + ".checkpoint")
@@ -117,7 +130,9 @@ def train_adapter(source: str, output: str, settings: TrainSettings, model: str,
         raise InputError(f"{checkpoint}: {exc}", hint="resume with the same settings, or drop --resume") from exc
     templates = sorted(set(table.column("template").to_pylist()))
     record = {"stage": settings.stage, "settings": settings.record(), "device": device, "dtype": encoder.dtype,
-              "training_set": {"file": tables.file_label(source), "rows": table.num_rows, "summary": summary},
+              "training_set": {"file": tables.file_label(source), "rows": table.num_rows, "summary": summary,
+                               **({"positives_of_other_kind_set_aside": examples.set_aside}
+                                  if settings.positives != "all" else {})},
               **{k: v for k, v in result.items() if k != "history"}}
     if earlier_text is not None:  # the adapter now reads only the new texts; the stages before read these
         record["moved_from_textualization"] = earlier_text

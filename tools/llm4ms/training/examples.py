@@ -9,6 +9,8 @@ import pyarrow as pa
 
 from ..errors import InputError
 from ..spectra.fields import inchikey_block
+from ..textualize.settings import EI_TEMPLATES
+from .above_mass import above_mass_flags
 from .fingerprints import morgan_bits, tanimoto_matrix
 
 TRAINING_SET = "llm4ms.training-set"
@@ -23,6 +25,8 @@ EXTRA_FIELDS = [
     pa.field("neighbours", pa.list_(pa.int32())),
     pa.field("hard_negatives", pa.list_(pa.int32())),
 ]
+# Optional: sets mined before it existed train as they always did, and only --positives same-kind needs it.
+ABOVE_MASS = pa.field("above_mass", pa.bool_())
 
 
 def _binned(mz_lists, intensity_lists):
@@ -56,7 +60,8 @@ def _compound_fingerprints(keys, smiles, inchis):
 
 def mine(table: pa.Table, positive_tanimoto: float, negative_tanimoto: float, hard_negatives: int,
          progress=None) -> tuple[pa.Table, dict]:
-    """Add compound, fingerprint, positives, neighbours and hard negatives to a spectra table."""
+    """Add compound, fingerprint, positives, neighbours, hard negatives and above-mass flags to a spectra
+    table."""
     keys = [inchikey_block(k) for k in table.column("inchikey").to_pylist()]
     smiles = table.column("smiles").to_pylist()
     inchis = [_inchi(m) for m in table.column("metadata_json").to_pylist()]
@@ -104,6 +109,9 @@ def mine(table: pa.Table, positive_tanimoto: float, negative_tanimoto: float, ha
         "positives": pa.array(positives, pa.list_(pa.int32())),
         "neighbours": pa.array(neighbours, pa.list_(pa.int32())),
         "hard_negatives": pa.array(negatives, pa.list_(pa.int32())),
+        ABOVE_MASS.name: pa.array(above_mass_flags(
+            smiles, inchis, table.column("mz").to_pylist(), table.column("intensities").to_pylist(),
+            [t in EI_TEMPLATES for t in table.column("template").to_pylist()]), ABOVE_MASS.type),
     }
     for name, values in columns.items():
         table = table.append_column(name, values)
@@ -112,7 +120,8 @@ def mine(table: pa.Table, positive_tanimoto: float, negative_tanimoto: float, ha
                "without_structure": int(sum(1 for c in compound_of if c >= 0 and prints[c] is None)),
                "with_same_compound_positive": int(sum(bool(p) for p in positives)),
                "with_tanimoto_neighbour": int(sum(bool(n) for n in neighbours)),
-               "with_hard_negative": int(sum(bool(n) for n in negatives))}
+               "with_hard_negative": int(sum(bool(n) for n in negatives)),
+               "ei_above_compound_mass": int(sum(bool(f) for f in columns[ABOVE_MASS.name].to_pylist()))}
     return table, summary
 
 

@@ -12,7 +12,7 @@ class Examples:
     """The training set in memory: texts plus what the supervised stage needs."""
 
     def __init__(self, table, textualization: dict, augment_profile: str = "light",
-                 also_peak_choice: str | None = None):
+                 also_peak_choice: str | None = None, positives: str = "all"):
         self.texts = table.column("text").to_pylist()
         self.templates = table.column("template").to_pylist()
         self.mz = table.column("mz").to_pylist()
@@ -29,12 +29,27 @@ class Examples:
         codes = {c: i for i, c in enumerate(sorted({c for c in self.compounds if c}))}
         self.compound_ids = np.array([codes[c] if c else -1 - i for i, c in enumerate(self.compounds)])
         self.anchors = np.flatnonzero(self.compound_ids >= 0)
+        self.set_aside = 0  # same-compound positives of the other kind, left out with positives="same-kind"
+        if positives == "same-kind":
+            self._same_kind_positives(table.column("above_mass").to_pylist())
         self.perturbation = PROFILES[augment_profile]
         self._on_device = {}
         self.views = [(textualization["templates"], self.texts)]  # (settings per template, texts) per view
         if also_peak_choice is not None:
             params = with_peak_choice(textualization, also_peak_choice)["templates"]
             self.views.append((params, second_view_texts(table, self.texts, params)))
+
+    def _same_kind_positives(self, above_mass: list) -> None:
+        """Keep an EI spectrum's same-compound positives of its own kind (above its compound's mass or not);
+        one left without any falls back to a Tanimoto neighbour or a perturbed copy of itself, as a
+        compound with one spectrum does. None (not EI, no structure) matches either kind."""
+        kept = []
+        for row, pool in enumerate(self.positives):
+            own = above_mass[row]
+            same = [p for p in pool if own is None or above_mass[p] is None or above_mass[p] == own]
+            self.set_aside += len(pool) - len(same)
+            kept.append(same)
+        self.positives = kept
 
     def tensors(self, device):
         """(fingerprints, has-fingerprint, compound ids) as tensors on ``device``, copied there once: every

@@ -6,6 +6,7 @@ from .augment import PROFILES
 
 STAGES = ("mntp", "simcse", "supervised")
 LOSSES = ("infonce", "tanimoto")
+POSITIVES = ("all", "same-kind")  # same-kind: an EI spectrum's same-compound positives only of its own kind
 DTYPES = ("float32", "bf16-mixed")  # training keeps float32 weights; bf16-mixed adds bf16 autocast
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -31,6 +32,7 @@ class TrainSettings:
     augment: float = 0.5  # chance that a text is re-made from a perturbed spectrum
     augment_profile: str = "light"  # how strongly: training.augment.PROFILES
     also_peak_choice: str | None = None  # EI: half the texts written with this peak choice (sampler.Examples.text)
+    positives: str = "all"  # same-kind: no pair of an EI spectrum above its compound's mass with an ordinary one
     positive_tanimoto: float = 0.8
     negative_tanimoto: float = 0.4
     hard_negatives: int = 8  # mined per spectrum; 0: in-batch negatives only
@@ -45,4 +47,6 @@ class TrainSettings:
         values["augment_perturbation"] = PROFILES[self.augment_profile].record()
         if self.also_peak_choice is None:  # single-view stages keep the record they always had
             del values["also_peak_choice"]
+        if self.positives == "all":  # likewise for stages that draw every same-compound positive
+            del values["positives"]
         return values
