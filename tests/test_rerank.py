@@ -83,3 +83,21 @@ def test_default_rerank_score_is_the_mean_of_spectral_and_embedding_scores(cli, 
         assert blended == 0.5 * scores["spectral"][query_id] + 0.5 * scores["plain"][query_id]
     search = json.loads(pq.read_schema(ei / "blend.parquet").metadata[PROVENANCE_KEY])["history"][-1]
     assert search["parameters"]["rerank_weight"] == 0.5
+
+
+def test_rerank_still_returns_k_compounds_when_the_depth_holds_fewer(cli, ei):
+    # Three spectra hold at most three compounds; -k 8 must still give every query the embedding's eight best
+    # compounds (each by its best spectrum, re-scored), and --group spectrum its eight best spectra.
+    def found(group, *extra):
+        name = f"{group}{len(extra)}.parquet"
+        assert cli("search", ei / "queries.emb.parquet", ei / "library.index", "-o", ei / name, "-k", "8",
+                   "--group", group, *extra).exit_code == 0
+        hits = {}
+        for hit in pq.read_table(ei / name).to_pylist():
+            hits.setdefault(hit["query_id"], set()).add(
+                hit["library_id"] if group == "spectrum" else (hit["inchikey"] or hit["library_id"])[:14])
+        return hits
+
+    for group in ("compound", "spectrum"):
+        plain, reranked = found(group), found(group, "--rerank", "cosine", "--rerank-depth", "3")
+        assert reranked == plain and {len(h) for h in plain.values()} == {8}

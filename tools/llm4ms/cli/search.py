@@ -19,7 +19,8 @@ from .common import (handles_errors, output_option, progress_factory, quiet_opti
               help="Re-score the best --rerank-depth embedding hits with a spectral similarity (matchms "
                    "CosineGreedy): cosine, or weighted-cosine (EI: m/z^3·I^0.6 at nominal mass; MS/MS: √I).")
 @click.option("--rerank-depth", type=click.IntRange(1), default=50, show_default=True,
-              help="Library spectra taken from the embedding search per query for re-ranking.")
+              help="Library spectra taken from the embedding search per query for re-ranking (and the best "
+                   "spectrum of each of its k best compounds where these hold fewer).")
 @click.option("--rerank-tolerance", type=click.FloatRange(0, min_open=True), default=0.01, show_default=True,
               help="Fragment m/z tolerance (Da) of MS/MS re-ranking; EI spectra match at nominal mass.")
 @click.option("--rerank-weight", type=click.FloatRange(0, 1), default=0.5, show_default=True,

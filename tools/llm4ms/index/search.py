@@ -104,15 +104,35 @@ def search_index(index, vectors: np.ndarray, precursors: list, settings: SearchS
     ``reranker`` (from `reranker_for`) lets a caller searching chunk by chunk prepare the library once."""
     if not settings.rerank:
         return _embedding_search(index, vectors, precursors, settings, progress, batch)
-    candidates = _embedding_search(index, vectors, precursors,
-                                   replace(settings, k=settings.rerank_depth, group="spectrum"), progress, batch)
-    reranker = reranker or reranker_for(index, settings)
     keys = _keys(index, settings.group)
+    depth = settings.rerank_depth if keys is not None else max(settings.rerank_depth, settings.k)
+    candidates = _embedding_search(index, vectors, precursors, replace(settings, k=depth, group="spectrum"),
+                                   progress, batch)
+    if keys is not None:
+        candidates = _with_k_compounds(index, vectors, precursors, settings, candidates, keys, batch)
+    reranker = reranker or reranker_for(index, settings)
     results = []
     for hits, (mz, intensities, template) in zip(candidates, query_peaks):
         rows, scores = zip(*reranker.rerank(hits, mz, intensities, template)) if hits else ((), ())
         results.append(collapse_hits(rows, scores, keys, settings.k))
     return results
+
+
+def _with_k_compounds(index, vectors, precursors, settings, candidates, keys, batch):
+    """Candidates that hold k compounds where the library (or window) has them: the best --rerank-depth
+    spectra can all be of fewer compounds, and re-ranking only reorders what it is given, so such a query
+    also gets the best spectrum of each of the embedding's k best compounds."""
+    short = [q for q, hits in enumerate(candidates)
+             if len(hits) == settings.rerank_depth and len({keys[r] for r, _ in hits}) < settings.k]
+    if not short:
+        return candidates
+    more = _embedding_search(index, vectors[short], [precursors[q] for q in short],
+                             replace(settings, rerank=None), None, batch)
+    candidates = list(candidates)
+    for q, extra in zip(short, more):
+        rows = {r for r, _ in candidates[q]}
+        candidates[q] = sorted(candidates[q] + [h for h in extra if h[0] not in rows], key=lambda h: -h[1])
+    return candidates
 
 
 def reranker_for(index, settings: SearchSettings):
