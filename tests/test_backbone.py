@@ -118,3 +118,37 @@ def test_two_processes_preparing_the_default_backbone_at_once(tmp_path):
     assert len(copies) == 1 and entries == [f".{copies[0]}.lock", copies[0]]  # no temporary folder left
     folder = cache / "models" / copies[0]
     assert (folder / ".llm4ms-complete").exists() and (folder / "config.json").exists()
+
+
+def test_a_build_killed_outright_leaves_nothing_behind_for_long(tmp_path, monkeypatch):
+    # SIGKILL, an out-of-memory kill or a wall-time limit leaves the work folder no handler removed (up to
+    # 520 MB): the next build under the lock removes it, and so does any run that finds the copy complete.
+    from llm4ms.backbone.cache import COMPLETE, prepared
+
+    monkeypatch.setenv("LLM4MS_CACHE", str(tmp_path))
+    models = tmp_path / "models"
+    (models / ".m-1.killed1").mkdir(parents=True)
+    (models / ".m-1.killed1" / "model.safetensors").write_bytes(b"half")
+    built = []
+    folder = prepared("m-1", lambda out: built.append((out / "config.json").write_text("{}")))
+    assert len(built) == 1 and (folder / COMPLETE).exists()
+    assert sorted(p.name for p in models.iterdir()) == [".m-1.lock", "m-1"]
+    (models / ".m-1.killed2").mkdir()
+    (models / ".m-10.building").mkdir()  # another key's build in progress is not ours to remove
+    assert prepared("m-1", lambda out: built.append(out)) == folder and len(built) == 1
+    assert sorted(p.name for p in models.iterdir()) == [".m-1.lock", ".m-10.building", "m-1"]
+
+
+def test_an_unwritable_model_cache_is_named_with_what_to_do(cli, tmp_path, monkeypatch, data):
+    from llm4ms.backbone.cache import prepared
+
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("LLM4MS_CACHE", str(tmp_path / "a-file" / "cache"))
+    with pytest.raises(ModelError, match="cannot write the model cache") as caught:
+        prepared("m-1", lambda out: None)
+    assert "LLM4MS_CACHE" in caught.value.hint
+    assert cli("textualize", "-q", data / "ei_queries.msp", "-o", tmp_path / "q.parquet").exit_code == 0
+    result = cli("embed", "-q", tmp_path / "q.parquet", "-o", tmp_path / "q.emb.parquet")
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 5 and len(lines) == 1 and "[E_MODEL]" in lines[0] and "LLM4MS_CACHE" in lines[0]
+    assert not (tmp_path / "q.emb.parquet").exists()

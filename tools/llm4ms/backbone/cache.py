@@ -9,6 +9,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ..errors import ModelError
+
 COMPLETE = ".llm4ms-complete"
 
 
@@ -18,8 +20,15 @@ def cache_root() -> Path:
 
 
 @contextlib.contextmanager
-def _locked(lock_path: Path):
-    with open(lock_path, "a+") as handle:
+def _locked(parent: Path, key: str):
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        handle = open(parent / f".{key}.lock", "a+")
+    except OSError as exc:
+        raise ModelError(f"{parent}: cannot write the model cache ({exc.strerror or exc}), where the backbone is "
+                         "converted once", hint="set LLM4MS_CACHE to a writable folder (about 520 MB per backbone), "
+                                                "or fill it once where it is writable") from exc
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -32,13 +41,14 @@ def prepared(key: str, build) -> Path:
     parent = cache_root() / "models"
     final = parent / key
     if (final / COMPLETE).exists():
+        _remove_leftovers(parent, key)
         return final
-    parent.mkdir(parents=True, exist_ok=True)
-    with _locked(parent / f".{key}.lock"):
+    with _locked(parent, key):
         if (final / COMPLETE).exists():
             return final
         if final.exists():  # a copy left by a run killed before the rename existed in older layouts
             shutil.rmtree(final)
+        _remove_leftovers(parent, key)
         work = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=parent))
         try:
             build(work)
@@ -48,6 +58,15 @@ def prepared(key: str, build) -> Path:
             shutil.rmtree(work, ignore_errors=True)
             raise
     return final
+
+
+def _remove_leftovers(parent: Path, key: str) -> None:
+    """Work folders of builds killed outright (SIGKILL, out of memory, a wall-time limit), which no handler
+    could remove: up to 520 MB each. Only a builder holding the lock has one, and none builds once the
+    copy is complete, so any found under the lock, or beside a complete copy, is a dead run's."""
+    for left in parent.glob(f".{key}.*"):
+        if left.is_dir():
+            shutil.rmtree(left, ignore_errors=True)
 
 
 def file_digest(paths, chunk: int = 1 << 22) -> str:
