@@ -415,6 +415,47 @@ def test_a_wrong_num_peaks_sets_aside_its_record_only(cli, data, tmp_path, chang
     assert written == every[:4] + every[5:]
 
 
+@pytest.mark.parametrize("last", [False, True])
+def test_a_negative_peak_in_an_msp_record_sets_it_aside(cli, data, tmp_path, last):
+    # matchms reads "50 -1" as a peak of intensity 1 (the MGF reader keeps the sign and cleaning rejects the
+    # spectrum), so an MSP record with a minus sign in its peaks must be rejected, not read as positive,
+    # also when it is the file's last record; an exponent's sign ("1.5e-2") is no such minus
+    import re
+
+    records = re.split(r"(?=^Name:)", (data / "ei_queries.msp").read_text(), flags=re.M)[1:]
+    where = len(records) - 1 if last else 4
+
+    def first_peak(record, rewrite):  # the record's first peak line, its intensity rewritten
+        return re.sub(r"^(Num Peaks: \d+\n\S+\s+)(\S+)$", lambda m: m.group(1) + rewrite(m.group(2)), record,
+                      count=1, flags=re.M)
+
+    intensity = re.search(r"^Num Peaks: \d+\n\S+\s+(\S+)$", records[where], re.M).group(1)
+    records[where] = first_peak(records[where], lambda value: "-" + value)
+    records[0] = first_peak(records[0], lambda value: f"{float(value):.3e}")
+    assert "e+" in records[0] or "e-" in records[0]
+    (tmp_path / "neg.msp").write_text("".join(records))
+    result = cli("textualize", "-q", tmp_path / "neg.msp", "-o", tmp_path / "out.parquet")
+    assert result.exit_code == 0, result.stderr
+    assert f"neg.msp: spectrum {where + 1}: rejected: negative number '-{intensity}' in its peak lines" \
+        in result.stderr
+    assert f"wrote {len(records) - 1} spectra" in result.stderr and "1 rejected" in result.stderr
+
+
+@pytest.mark.parametrize("where", [0, 4, 11])
+def test_an_msp_record_without_peaks_is_rejected_not_the_file(cli, data, tmp_path, where):
+    # matchms skips a "Num Peaks: 0" record, which then read as a file cut short and failed it all,
+    # naming the wrong spectrum; the MGF reader rejects such a spectrum as "no peaks"
+    import re
+
+    records = re.split(r"(?=^Name:)", (data / "ei_queries.msp").read_text(), flags=re.M)[1:]
+    records[where] = re.sub(r"^Num Peaks: \d+\n.*", "Num Peaks: 0\n\n", records[where], flags=re.M | re.S)
+    (tmp_path / "empty.msp").write_text("".join(records))
+    result = cli("textualize", "-q", tmp_path / "empty.msp", "-o", tmp_path / "out.parquet")
+    assert result.exit_code == 0, result.stderr
+    assert f"empty.msp: spectrum {where + 1}: rejected: no peaks" in result.stderr
+    assert f"wrote {len(records) - 1} spectra" in result.stderr
+
+
 def test_an_index_or_a_cut_table_where_a_table_is_needed_is_named(cli, ei, tmp_path):
     fails(cli("build-index", ei / "library.index", "-o", tmp_path / "x.index"), 3,
           "library.index: an llm4ms index (or another zip file), not a table")

@@ -131,6 +131,9 @@ def _msp_records(filename: str):
         yield from spectra
 
 
+_NEGATIVE = re.compile(r"(?<![\w.])-\s*\d[\d.]*(?:[eE][-+]?\d+)?")  # "-1", "-1.5e-2"; not an exponent's sign
+
+
 def _msp_record_lines(handle):
     """(record position, its lines) in file order; lines before the first record go with the first."""
     position, lines, started = 0, [], False
@@ -146,12 +149,16 @@ def _msp_record_lines(handle):
 
 
 def _msp_count_problems(filename: str) -> dict:
-    from matchms.importing.load_from_msp import _parse_line_with_peaks, contains_metadata, parse_metadata
+    """Record position → why it is set aside: a Num Peaks its peak lines disagree with, no peaks (as the MGF
+    reader's cleaning says), or a negative number among its peaks, which matchms reads without its sign (``50 -1`` becomes a peak of intensity 1; the MGF
+    reader keeps the sign and cleaning rejects the spectrum)."""
+    from matchms.importing.load_from_msp import (_parse_line_with_peaks, contains_metadata, get_peak_comment,
+                                                 parse_metadata)
 
     reasons, last = {}, None
     with open(filename, "rb") as handle:
         for position, lines in _msp_record_lines(handle):
-            params, count = {}, 0
+            params, count, negative = {}, 0, None
             try:
                 for line in lines:
                     text = line.decode("utf-8", errors="ignore").rstrip()
@@ -161,13 +168,23 @@ def _msp_count_problems(filename: str) -> dict:
                         parse_metadata(text, params)
                     else:
                         count += len(_parse_line_with_peaks(text)[0])
+                        negative = negative or _NEGATIVE.search(get_peak_comment(text)[1])
             except Exception:
                 return {}  # a line matchms cannot read at all: its own error names the place
+            if negative:
+                reasons[position] = (f"negative number {negative.group(0).strip()!r} in its peak lines "
+                                     "(matchms would read it without the sign)")
+                last = None  # not a record cut short, whatever its count
+                continue
             declared = str(params.get("num peaks", "")).strip()
             if not declared.isdigit():
                 reasons[position] = "no Num Peaks line" if not declared else f"Num Peaks {declared!r} is not a count"
             elif int(declared) != count:
                 reasons[position] = f"declares {declared} peaks (Num Peaks) but has {count}"
+            elif not count:  # matchms skips such a record, which would read as a file cut short
+                reasons[position] = "no peaks"
+                last = None
+                continue
             last = (position, declared, count)
     # A last record with fewer peaks than declared, or cut before its Num Peaks, is a file cut short: an error
     # of its own (read_spectra), not one spectrum to set aside.
