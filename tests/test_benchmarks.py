@@ -253,10 +253,11 @@ def test_retext_rewrites_a_training_set_as_textualize_would_and_train_reads_it(c
     for choice in ("strongest", "mz-weighted"):
         assert cli("textualize", "-q", work / "ei_library.msp", "-o", work / f"{choice}.parquet",
                    "--peak-choice", choice).exit_code == 0
-    mined, _, summary = load_training_set(str(work / "strongest.parquet"), TrainSettings(), str(work / "set.parquet"))
+    mined, _, summary, _ = load_training_set(str(work / "strongest.parquet"), TrainSettings(),
+                                             str(work / "set.parquet"))
     retext([str(work / "set.parquet"), "--peak-choice", "mz-weighted", "-o", str(work / "weighted.set.parquet")])
     assert json.loads(capsys.readouterr().out)["texts_changed"] > 0
-    table, provenance, again = load_training_set(str(work / "weighted.set.parquet"), TrainSettings(), None)
+    table, provenance, again, _ = load_training_set(str(work / "weighted.set.parquet"), TrainSettings(), None)
     weighted = pq.read_table(work / "mz-weighted.parquet")
     assert table.column("text").to_pylist() == weighted.column("text").to_pylist()
     assert table.drop_columns(["text"]).equals(mined.drop_columns(["text"])) and again == summary

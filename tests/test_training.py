@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from llm4ms.backbone import resolve_model
+from llm4ms.backbone.cache import file_digest
 from llm4ms.backbone.encoder import SpectrumEncoder
 from llm4ms.steps.train import load_training_set
 from llm4ms.training import TrainSettings
@@ -40,7 +41,7 @@ def ms2_table(tmp_path_factory):
 @pytest.fixture(scope="module")
 def mined(ms2_table, tmp_path_factory):
     out = tmp_path_factory.mktemp("mined") / "set.parquet"
-    table, provenance, summary = load_training_set(str(ms2_table), TINY, str(out))
+    table, provenance, summary, _ = load_training_set(str(ms2_table), TINY, str(out))
     return table, provenance, summary, out
 
 
@@ -73,7 +74,7 @@ def test_model_negatives_add_the_encoders_nearest_wrong_compounds(mined, ms2_tab
     assert cli("embed", "-q", ms2_table, "-o", tmp_path / "emb.parquet", "--model", tiny_model).exit_code == 0
     add_model_negatives([str(saved), str(tmp_path / "emb.parquet"), "-o", str(tmp_path / "more.parquet"),
                          "--per-spectrum", "3"])
-    more, provenance, more_summary = load_training_set(str(tmp_path / "more.parquet"), TINY, None)
+    more, provenance, more_summary, _ = load_training_set(str(tmp_path / "more.parquet"), TINY, None)
     assert more_summary["model_negatives"]["spectra_with_model_negatives"] == table.num_rows
     assert {k: v for k, v in more_summary.items() if k != "model_negatives"} == summary
     assert provenance["history"][-1]["parameters"]["model"]["layers"] == 2
@@ -249,10 +250,18 @@ def test_a_rank_cap_saves_the_best_approximation_of_the_summed_update(second_sta
 @pytest.mark.parametrize("stage, loss", [("mntp", "infonce"), ("simcse", "infonce"), ("supervised", "infonce"),
                                          ("supervised", "tanimoto")])
 def test_a_resumed_run_continues_exactly_where_it_stopped(mined, tiny_model, tmp_path, monkeypatch, stage, loss):
+    # With dropout on (LoRA's, and simcse's attention dropout), as every real run has it: the resumed run must
+    # draw the dropout masks the whole run drew, so its losses are the whole run's to the last digit. Stopped
+    # two ways: a crash inside step 3 (the checkpoint of step 2 is resumed), and SIGTERM during step 2, held
+    # until the step ends (the checkpoint is saved at step 2 and then the signal acts).
+    import os
+    import signal
+
     import llm4ms.training.loop as loop
 
     table, provenance, _, _ = mined
-    settings = replace(TINY, stage=stage, loss=loss, lora_dropout=0.0, dropout=0.0)
+    settings = replace(TINY, stage=stage, loss=loss, checkpoint_every=2)
+    assert settings.lora_dropout > 0 and settings.dropout > 0
     model = resolve_model(str(tiny_model))
     examples = Examples(table, provenance["textualization"])
     whole = train(TrainableEncoder(model, settings, None, "cpu"), examples, settings, tmp_path / "a", False)
@@ -260,18 +269,38 @@ def test_a_resumed_run_continues_exactly_where_it_stopped(mined, tiny_model, tmp
 
     compute = loop.LOSSES[stage]
 
-    def interrupted(encoder, examples, settings, step):
-        if step == 3:
-            raise KeyboardInterrupt
+    class Stopped(BaseException):
+        pass
+
+    def crash_in_step_3(encoder, examples, settings, step):
+        if step == 2:
+            raise Stopped
         return compute(encoder, examples, settings, step)
 
-    monkeypatch.setitem(loop.LOSSES, stage, interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        train(TrainableEncoder(model, settings, None, "cpu"), examples, settings, tmp_path / "b", False)
-    monkeypatch.setitem(loop.LOSSES, stage, compute)
-    resumed = train(TrainableEncoder(model, settings, None, "cpu"), examples, settings, tmp_path / "b", True)
-    assert [h[0] for h in resumed["history"]] == [1, 2, 3, 4]
-    assert [h[1] for h in resumed["history"]] == pytest.approx([h[1] for h in whole["history"]], rel=1e-4)
+    def terminated_in_step_2(encoder, examples, settings, step):
+        if step == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return compute(encoder, examples, settings, step)
+
+    def raise_stopped(signum, frame):
+        raise Stopped
+
+    previous = signal.signal(signal.SIGTERM, raise_stopped)
+    try:
+        for name, stop in (("crash", crash_in_step_3), ("sigterm", terminated_in_step_2)):
+            monkeypatch.setitem(loop.LOSSES, stage, stop)
+            with pytest.raises(Stopped):
+                train(TrainableEncoder(model, settings, None, "cpu"), examples, settings, tmp_path / name, False)
+            monkeypatch.setitem(loop.LOSSES, stage, compute)
+            state = torch.load(tmp_path / name / loop.STATE, weights_only=False)
+            assert state["step"] == 2, name
+            resumed = train(TrainableEncoder(model, settings, None, "cpu"), examples, settings, tmp_path / name,
+                            True)
+            assert [h[0] for h in resumed["history"]] == [1, 2, 3, 4]
+            assert [h[1] for h in resumed["history"]] == [h[1] for h in whole["history"]], name
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert signal.getsignal(signal.SIGTERM) is previous
 
 
 def test_train_command_writes_an_adapter_that_embed_uses(cli, ms2_table, tiny_model, tmp_path):
@@ -357,7 +386,7 @@ def test_a_second_text_view_writes_half_the_texts_with_the_other_peak_choice(cli
     for choice in ("strongest", "mz-weighted"):
         assert cli("textualize", "-q", data / "ei_library.msp", "-o", tmp_path / f"{choice}.parquet",
                    "--peak-choice", choice).exit_code == 0
-    table, provenance, _ = load_training_set(str(tmp_path / "strongest.parquet"), TINY, None)
+    table, provenance, _, _ = load_training_set(str(tmp_path / "strongest.parquet"), TINY, None)
     weighted = pq.read_table(tmp_path / "mz-weighted.parquet").column("text").to_pylist()
     examples = Examples(table, provenance["textualization"], also_peak_choice="mz-weighted")
     assert examples.views[1][1] == weighted != examples.texts
@@ -439,7 +468,7 @@ def ei_mined(tmp_path_factory):
     result = CliRunner().invoke(main, ["textualize", "-q", str(data / "ei_library.msp"), "-o",
                                        str(folder / "lib.parquet")])
     assert result.exit_code == 0
-    table, provenance, summary = load_training_set(str(folder / "lib.parquet"), TINY, None)
+    table, provenance, summary, _ = load_training_set(str(folder / "lib.parquet"), TINY, None)
     return table, provenance, summary, folder / "lib.parquet"
 
 
@@ -521,3 +550,85 @@ def test_train_draws_same_kind_positives_when_asked_and_says_so(cli, ei_mined, m
         result = cli("train", source, "-o", tmp_path / "no", "--positives", "same-kind", *args, "-q")
         assert result.exit_code == 3 and fragment in result.stderr, result.stderr
     assert not (tmp_path / "no").exists()
+
+
+def test_train_resumes_only_its_own_run_and_says_what_a_stop_keeps(cli, ms2_table, mined, tiny_model, other_tiny_model,
+                                                                   tmp_path, monkeypatch):
+    # A checkpoint names the backbone, training file and start adapter it was made with; a resume with any
+    # other is refused naming it (it mixed runs before). SIGTERM saves the step it ends and says how to go on;
+    # --max-minutes is each run's own budget, so a resumed run goes on instead of stopping after one step.
+    import os
+    import signal
+
+    import llm4ms.training.loop as loop
+
+    def fails(result, fragment):
+        assert result.exit_code == 3 and fragment in result.stderr, result.stderr
+
+    out = tmp_path / "a"
+    args = ["--layers", "2", "--batch-size", "4", "--lora-r", "4", "--checkpoint-every", "100", "-q"]
+    compute = loop.LOSSES["supervised"]
+
+    def terminated_in_step_2(encoder, examples, settings, step):
+        if step == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return compute(encoder, examples, settings, step)
+
+    monkeypatch.setitem(loop.LOSSES, "supervised", terminated_in_step_2)
+    result = cli("train", ms2_table, "-o", out, "--model", tiny_model, "--steps", "6", *args)
+    monkeypatch.setitem(loop.LOSSES, "supervised", compute)
+    assert result.exit_code == 143 and "stopped by SIGTERM" in result.stderr, result.stderr
+    assert f"the checkpoint in {out}.checkpoint is kept; the same command with --resume continues it" in result.stderr
+    assert torch.load(tmp_path / "a.checkpoint" / loop.STATE, weights_only=False)["step"] == 2
+    *_, saved = mined
+    fails(cli("train", ms2_table, "-o", out, "--model", other_tiny_model, "--steps", "6", "--resume", *args),
+          "checkpoint was made by a run with another backbone")
+    fails(cli("train", saved, "-o", out, "--model", tiny_model, "--steps", "6", "--resume", *args),
+          "another training file")
+    fails(cli("train", ms2_table, "-o", out, "--model", tiny_model, "--steps", "7", "--lr", "1e-3", "--resume", *args),
+          "another --lr, --steps")
+    result = cli("train", ms2_table, "-o", out, "--model", tiny_model, "--steps", "6", "--resume", *args)
+    assert result.exit_code == 0, result.stderr
+    stage = json.loads((out / "llm4ms_adapter.json").read_text())["stages"][-1]
+    assert stage["steps_done"] == 6 and stage["anchors_per_step"] == 4
+    assert stage["training_set"]["sha256"] == file_digest([ms2_table])
+    assert stage["training_set"]["mining"] == {"positive_tanimoto": 0.8, "negative_tanimoto": 0.4, "hard_negatives": 8}
+    lines = (out / "train_log.tsv").read_text().splitlines()
+    assert float(lines[1].split("\t")[2]) == pytest.approx(2e-4 / 3)  # step 1 ran at the first of 3 warm-up rates
+
+    # a time budget stops the run; the same command with --resume has a budget of its own and finishes it
+    budget = ["--steps", "40", "--max-minutes", "0.001", "--model", tiny_model, *args]
+    assert cli("train", ms2_table, "-o", tmp_path / "b", *budget).exit_code == 0
+    first = torch.load(tmp_path / "b.checkpoint" / loop.STATE, weights_only=False)["step"]
+    result = cli("train", ms2_table, "-o", tmp_path / "b", *budget[:2], "--max-minutes", "5", *budget[4:], "--resume")
+    assert result.exit_code == 0, result.stderr
+    done = json.loads((tmp_path / "b" / "llm4ms_adapter.json").read_text())["stages"][-1]
+    assert first < 40 and done["steps_done"] == done["steps_planned"] and not done["stopped_by_time_budget"]
+
+
+def test_train_refuses_training_sets_it_cannot_learn_from(cli, ms2_table, mined, tiny_model, tmp_path):
+    import pyarrow as pa
+
+    *_, saved = mined
+    table = pq.read_table(saved)
+    args = ["--model", tiny_model, "--layers", "2", "--steps", "1", "--batch-size", "4", "--lora-r", "4", "-q"]
+
+    def refused(source, fragment, *extra):
+        result = cli("train", source, "-o", tmp_path / "no", *args, *extra)
+        lines = result.stderr.strip().splitlines()
+        assert result.exit_code == 3 and len(lines) == 1 and fragment in lines[0], result.stderr
+        assert not (tmp_path / "no").exists()
+
+    pq.write_table(table.slice(0, 0), tmp_path / "empty.parquet")
+    refused(tmp_path / "empty.parquet", "empty.parquet: no spectra to train on")
+    pq.write_table(table.drop(["mz"]), tmp_path / "no-mz.parquet")
+    refused(tmp_path / "no-mz.parquet", "no-mz.parquet: training set lacks columns mz")
+    refused(saved, "already a training set", "--save-examples", tmp_path / "again.parquet")
+    assert not (tmp_path / "again.parquet").exists()
+    # one compound's spectra, as a spectra table: every step's loss would be 0 (its only negatives are itself)
+    spectra = pq.read_table(ms2_table)
+    keys = [k[:14] for k in spectra.column("inchikey").to_pylist()]
+    repeated = next(k for k in keys if keys.count(k) >= 2)
+    one = spectra.filter(pa.array([k == repeated for k in keys]))
+    pq.write_table(one, tmp_path / "one.parquet")
+    refused(tmp_path / "one.parquet", "spectra of 1 compound(s) with an InChIKey")

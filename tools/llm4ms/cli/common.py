@@ -53,11 +53,12 @@ def handles_errors(command: str):
                 if isinstance(exc, Llm4msError):
                     report(command, exc.one_line())
                     sys.exit(exc.exit_code)
+                note = f"; {exc.llm4ms_note}" if getattr(exc, "llm4ms_note", None) else ""
                 if isinstance(exc, KeyboardInterrupt):
-                    report(command, "interrupted; no output was written")
+                    report(command, f"interrupted; no output was written{note}")
                     sys.exit(130)
                 if isinstance(exc, Terminated):
-                    report(command, f"stopped by {signal.Signals(exc.signum).name}; no output was written")
+                    report(command, f"stopped by {signal.Signals(exc.signum).name}; no output was written{note}")
                     sys.exit(128 + exc.signum)
                 if isinstance(exc, MemoryError):
                     report(command, "error [E_MEMORY]: out of memory (hint: lower --batch-size)")

@@ -1,5 +1,6 @@
 import json
 import time
+from pathlib import Path
 
 import click
 
@@ -7,7 +8,8 @@ from ..backbone import DEFAULT_MODEL
 from ..textualize.settings import PEAK_CHOICES
 from ..training import DTYPES, LOSSES, POSITIVES, STAGES, TrainSettings
 from ..training.augment import PROFILES
-from .common import handles_errors, progress_factory, quiet_option, report
+from ..training.settings import STATE
+from .common import Terminated, handles_errors, progress_factory, quiet_option, report
 
 
 @click.command("train")
@@ -59,9 +61,12 @@ from .common import handles_errors, progress_factory, quiet_option, report
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--checkpoint-every", type=click.IntRange(1), default=200, show_default=True,
               help="Steps between checkpoints in OUTPUT.checkpoint/.")
-@click.option("--resume", is_flag=True, help="Continue from OUTPUT.checkpoint/ (same settings).")
+@click.option("--resume", is_flag=True,
+              help="Continue from OUTPUT.checkpoint/ (same settings, backbone, training file and --init-adapter), "
+                   "as the run would have gone on.")
 @click.option("--max-minutes", type=click.FloatRange(0, min_open=True),
-              help="Stop after this long and write the adapter as trained so far.")
+              help="Stop after this long and write the adapter as trained so far; the learning-rate schedule is "
+                   "fitted to it. A --resume run gets this budget again and goes on along that schedule.")
 @click.option("--save-examples", help="Also write the mined training set (Parquet); train reads it back instead "
                                       "of a spectra table.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
@@ -96,8 +101,16 @@ def train_command(spectra, output, stage, loss, model, init_adapter, new_text, l
                              negative_tanimoto=negative_tanimoto, seed=seed, checkpoint_every=checkpoint_every,
                              max_minutes=max_minutes, max_rank=max_rank)
     start = time.perf_counter()
-    made = train_adapter(spectra, output, settings, model, init_adapter, device, resume, save_examples,
-                         lambda unit, desc: progress_factory(quiet, unit, desc), dtype, new_text)
+    checkpoint = Path(output).with_name(Path(output).name + ".checkpoint")
+    if resume and not (checkpoint / STATE).exists():
+        report("train", f"--resume: no checkpoint in {checkpoint}; training from step 0")
+    try:
+        made = train_adapter(spectra, output, settings, model, init_adapter, device, resume, save_examples,
+                             lambda unit, desc: progress_factory(quiet, unit, desc), dtype, new_text)
+    except (KeyboardInterrupt, Terminated) as stop:
+        if (checkpoint / STATE).exists():  # saved as the run stopped: the step in flight is all it loses
+            stop.llm4ms_note = f"the checkpoint in {checkpoint} is kept; the same command with --resume continues it"
+        raise
     result = made["result"]
     training_set = made["metadata"]["stages"][-1]["training_set"]
     summary = training_set["summary"]
@@ -107,6 +120,10 @@ def train_command(spectra, output, stage, loss, model, init_adapter, new_text, l
     if positives != "all":
         report("train", f"--positives {positives}: {training_set['positives_of_other_kind_set_aside']} "
                         "same-compound positives of the other kind set aside")
+    anchors = made["metadata"]["stages"][-1].get("anchors_per_step", batch_size)
+    if anchors < batch_size:
+        report("train", f"warning: {anchors} anchors a step, not --batch-size {batch_size}: a batch takes one "
+                        f"spectrum per compound, and the training set has {anchors} compounds")
     report("train", f"{stage} stage: {result['steps_done']} steps in {time.perf_counter() - start:.0f} s, "
                     f"loss {result['final_loss_mean_last_50']} (mean of the last 50), adapter in {output}")
     if result["stopped_by_time_budget"]:

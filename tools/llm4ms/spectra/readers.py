@@ -150,8 +150,8 @@ def _msp_record_lines(handle):
 
 def _msp_count_problems(filename: str) -> dict:
     """Record position → why it is set aside: a Num Peaks its peak lines disagree with, no peaks (as the MGF
-    reader's cleaning says), or a negative number among its peaks, which matchms reads without its sign (``50 -1`` becomes a peak of intensity 1; the MGF
-    reader keeps the sign and cleaning rejects the spectrum)."""
+    reader's cleaning says), or a negative number among its peaks, which matchms reads without its sign
+    (``50 -1`` becomes a peak of intensity 1; the MGF reader keeps the sign and cleaning rejects it)."""
     from matchms.importing.load_from_msp import (_parse_line_with_peaks, contains_metadata, get_peak_comment,
                                                  parse_metadata)
 

@@ -8,7 +8,8 @@ import pyarrow.parquet as pq
 
 from .. import __version__, tables
 from ..backbone import resolve_model
-from ..backbone.adapters import check_adapter_base, read_metadata
+from ..backbone.cache import file_digest
+from ..backbone.adapters import check_adapter_base, read_metadata, resolve_adapter
 from ..errors import InputError, ModelError
 from ..streams import STDIO, atomic_output, display_name, input_path, output_folder
 from ..textualize.settings import EI_TEMPLATES, second_view
@@ -18,17 +19,22 @@ from ..training.settings import TrainSettings
 
 
 def load_training_set(source: str, settings: TrainSettings, save_examples: str | None, progress_factory=None):
-    """(table, provenance, mining summary): mined now from a spectra table, or read back from a saved set."""
+    """(table, provenance, mining summary, sha256 of the file read): mined now from a spectra table, or read
+    back from a saved set."""
     name = display_name(source)
     with contextlib.ExitStack() as stack:
         path = input_path(source, stack)
         provenance = tables.read_provenance(path, name, (tables.SPECTRA, TRAINING_SET))
         table = pq.read_table(path)
-    if provenance["format"] == TRAINING_SET:
-        check_training_set(table, name)
-        return table, provenance, provenance["history"][-1]["parameters"]["summary"]
+        digest = file_digest([path])
     if not table.num_rows:
         raise InputError(f"{name}: no spectra to train on")
+    if provenance["format"] == TRAINING_SET:
+        check_training_set(table, name)
+        if save_examples:
+            raise InputError(f"{name}: already a training set; --save-examples writes the set mined from a spectra "
+                             "table", hint="drop --save-examples (copy the file to keep it under another name)")
+        return table, provenance, provenance["history"][-1]["parameters"]["summary"], digest
     progress = progress_factory(table.num_rows) if progress_factory else None
     table, summary = mine(table, settings.positive_tanimoto, settings.negative_tanimoto, settings.hard_negatives,
                           progress)
@@ -42,7 +48,7 @@ def load_training_set(source: str, settings: TrainSettings, save_examples: str |
     if save_examples:
         with atomic_output(save_examples, ".parquet") as tmp:
             tables.write_table(tmp, table, provenance)
-    return table, provenance, summary
+    return table, provenance, summary, digest
 
 
 def _check_output(output: Path) -> None:
@@ -107,32 +113,42 @@ def train_adapter(source: str, output: str, settings: TrainSettings, model: str,
 
     target = Path(output)
     _check_output(target)
-    resolved = resolve_model(model)  # a wrong --model fails before the mining, not after it
-    table, provenance, summary = load_training_set(source, settings, save_examples,
-                                                   progress_factory("spectra", "mine pairs") if progress_factory
-                                                   else None)
+    resolved = resolve_model(model)  # a wrong --model or --device fails before the mining, not after it
+    device = pick_device(device)
+    table, provenance, summary, digest = load_training_set(
+        source, settings, save_examples, progress_factory("spectra", "mine pairs") if progress_factory else None)
+    name = display_name(source)
     textualization = provenance["textualization"]
     earlier, trained_on, earlier_text = _earlier_stages(init_adapter, resolved, settings, textualization, new_text)
-    _check_second_view(settings.also_peak_choice, textualization, table, display_name(source))
-    _check_positives(settings.positives, table, display_name(source))
-    device = pick_device(device)
-    encoder = TrainableEncoder(resolved, settings, init_adapter, device, dtype)
+    _check_second_view(settings.also_peak_choice, textualization, table, name)
+    _check_positives(settings.positives, table, name)
     examples = Examples(table, textualization, settings.augment_profile, settings.also_peak_choice,
                         settings.positives)
-    if settings.stage == "supervised" and not len(examples.anchors):
-        raise InputError(f"{display_name(source)}: no spectrum has an InChIKey; the supervised stage needs them")
+    compounds = len(set(examples.compound_ids[examples.anchors].tolist()))
+    if settings.stage == "supervised" and compounds < 2:
+        raise InputError(f"{name}: spectra of {compounds} compound(s) with an InChIKey; the supervised stage "
+                         "contrasts compounds and needs two or more",
+                         hint="train on a library of many compounds, or use --stage mntp or simcse")
+    encoder = TrainableEncoder(resolved, settings, init_adapter, device, dtype)
     checkpoint = target.with_name(target.name + ".checkpoint")
+    # What a checkpoint must have been made from to be resumed, besides the settings.
+    identity = {"model": resolved.fingerprint, "training_set_sha256": digest,
+                "init_adapter": resolve_adapter(init_adapter)["fingerprint"] if init_adapter else None}
     try:
         result = train(encoder, examples, settings, checkpoint, resume,
                        progress_factory(f"steps ({settings.stage})", "train") if progress_factory else None,
-                       batch_offset=sum(stage["steps_done"] for stage in earlier))
+                       batch_offset=sum(stage["steps_done"] for stage in earlier), identity=identity)
     except ValueError as exc:
-        raise InputError(f"{checkpoint}: {exc}", hint="resume with the same settings, or drop --resume") from exc
+        raise InputError(f"{checkpoint}: {exc}", hint="resume with the command that made it, or drop --resume "
+                                                      "(the run then starts again)") from exc
     templates = sorted(set(table.column("template").to_pylist()))
+    mining = {k: v for k, v in provenance["history"][-1]["parameters"].items() if k != "summary"}
     record = {"stage": settings.stage, "settings": settings.record(), "device": device, "dtype": encoder.dtype,
-              "training_set": {"file": tables.file_label(source), "rows": table.num_rows, "summary": summary,
+              "training_set": {"file": tables.file_label(source), "sha256": digest, "rows": table.num_rows,
+                               "mining": mining, "summary": summary,
                                **({"positives_of_other_kind_set_aside": examples.set_aside}
                                   if settings.positives != "all" else {})},
+              **({"anchors_per_step": min(settings.batch_size, compounds)} if settings.stage == "supervised" else {}),
               **{k: v for k, v in result.items() if k != "history"}}
     if earlier_text is not None:  # the adapter now reads only the new texts; the stages before read these
         record["moved_from_textualization"] = earlier_text

@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from ..errors import InputError
 from ..spectra.fields import inchikey_block
+from ..tables import SPECTRA_SCHEMA
 from ..textualize.settings import EI_TEMPLATES
 from .above_mass import above_mass_flags
 from .fingerprints import morgan_bits, tanimoto_matrix
@@ -156,7 +157,7 @@ def _inchi(metadata_json: str | None) -> str | None:
 
 
 def check_training_set(table: pa.Table, name: str) -> None:
-    missing = [f.name for f in EXTRA_FIELDS if f.name not in table.column_names]
+    missing = [c for c in SPECTRA_SCHEMA.names + [f.name for f in EXTRA_FIELDS] if c not in table.column_names]
     if missing:
         raise InputError(f"{name}: training set lacks columns {', '.join(missing)}",
                          hint="make it with llm4ms train --save-examples")

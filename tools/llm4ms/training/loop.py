@@ -3,6 +3,9 @@ clipping, checkpoints every N steps that a later run resumes from, a loss log an
 
 import json
 import math
+import os
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -11,9 +14,7 @@ import torch
 
 from .losses import info_nce, masked_next_token, tanimoto_regression, tanimoto_torch
 from .sampler import rng_for, supervised_batch, text_batch
-from .settings import TrainSettings
-
-STATE = "state.pt"
+from .settings import STATE, TrainSettings
 
 
 def _same_compound(examples, rows_a, rows_b, device):
@@ -98,9 +99,12 @@ class Schedule:
 
 
 def train(encoder, examples, settings: TrainSettings, checkpoint: Path, resume: bool, progress_factory=None,
-          log=None, batch_offset: int = 0) -> dict:
+          log=None, batch_offset: int = 0, identity: dict | None = None) -> dict:
     """Run the stage's steps; returns what the adapter's record says about the run. Step i draws batch
-    ``batch_offset + i``, so a stage that continues earlier ones goes on to batches they did not see."""
+    ``batch_offset + i``, so a stage that continues earlier ones goes on to batches they did not see.
+    ``identity``: what else (backbone, training file, start adapter) a checkpoint must have been made with
+    to be resumed. A stopping signal (Ctrl-C, SIGTERM, SIGHUP) is held until the step in flight ends, the
+    checkpoint is saved, and then it stops the run as it would have."""
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
     torch.manual_seed(settings.seed)
@@ -110,15 +114,16 @@ def train(encoder, examples, settings: TrainSettings, checkpoint: Path, resume: 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, plan)
     start, history, spent = 0, [], 0.0
     state_file = checkpoint / STATE
+    made_from = {"settings": _resumable(settings), **(identity or {})}
     if resume and state_file.exists():
         state = torch.load(state_file, map_location=encoder.device, weights_only=False)
-        if state["settings"] != _resumable(settings):
-            raise ValueError("checkpoint was made with other settings")
+        _check_same_run(state.get("made_from", {"settings": state["settings"]}), made_from)
         set_peft_model_state_dict(encoder.network, state["adapter"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start, history, spent = state["step"], state["history"], state["seconds"]
         plan.planned = state["planned"]
+        _restore_random_state(state.get("random"))
     compute = LOSSES[settings.stage]
     encoder.network.train()
     began = time.perf_counter()
@@ -129,38 +134,48 @@ def train(encoder, examples, settings: TrainSettings, checkpoint: Path, resume: 
     step = start
     stopped_early = False
     measured_at = None
-    while step < plan.planned:
-        if step == start + Schedule.MEASURE_FROM:
-            measured_at = time.perf_counter()
-        if step == start + Schedule.MEASURE_TO and settings.max_minutes is not None and measured_at is not None:
-            pace = (time.perf_counter() - measured_at) / (Schedule.MEASURE_TO - Schedule.MEASURE_FROM)
-            plan.fit(pace, settings.max_minutes * 60 - (spent + time.perf_counter() - began), step)
+
+    def save(elapsed):
+        _save_state(state_file, encoder, optimizer, scheduler, plan, step, history, elapsed, made_from,
+                    get_peft_model_state_dict)
+
+    with _HeldSignals() as held:
+        while step < plan.planned:
+            if step == start + Schedule.MEASURE_FROM:
+                measured_at = time.perf_counter()
+            # --max-minutes is each run's own budget; the schedule is fitted to it once, by the run that
+            # starts the stage, and a resumed run goes on along that schedule
+            if step == Schedule.MEASURE_TO and start == 0 and settings.max_minutes is not None \
+                    and measured_at is not None:
+                pace = (time.perf_counter() - measured_at) / (Schedule.MEASURE_TO - Schedule.MEASURE_FROM)
+                plan.fit(pace, settings.max_minutes * 60 - (time.perf_counter() - began), step)
+                if progress is not None:
+                    progress.total = plan.planned
+            loss = compute(encoder, examples, settings, batch_offset + step)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+            rate = scheduler.get_last_lr()[0]  # the rate this step's update uses
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            value = float(loss.detach())
+            running = value if running is None else 0.95 * running + 0.05 * value
+            elapsed = spent + time.perf_counter() - began
+            history.append([step, round(value, 5), rate, round(elapsed, 2)])
+            if log is not None:
+                log(step, value)
             if progress is not None:
-                progress.total = plan.planned
-        loss = compute(encoder, examples, settings, batch_offset + step)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
-        optimizer.step()
-        scheduler.step()
-        step += 1
-        value = float(loss.detach())
-        running = value if running is None else 0.95 * running + 0.05 * value
-        elapsed = spent + time.perf_counter() - began
-        history.append([step, round(value, 5), scheduler.get_last_lr()[0], round(elapsed, 2)])
-        if log is not None:
-            log(step, value)
-        if progress is not None:
-            progress.update(1)
-            progress.set_postfix(loss=f"{running:.4f}", refresh=False)
-        if step % settings.checkpoint_every == 0 or step == plan.planned:
-            _save_state(state_file, encoder, optimizer, scheduler, plan, step, history, elapsed, settings,
-                        get_peft_model_state_dict)
-        if settings.max_minutes is not None and elapsed >= settings.max_minutes * 60 and step < plan.planned:
-            _save_state(state_file, encoder, optimizer, scheduler, plan, step, history, elapsed, settings,
-                        get_peft_model_state_dict)
-            stopped_early = True
-            break
+                progress.update(1)
+                progress.set_postfix(loss=f"{running:.4f}", refresh=False)
+            out_of_time = settings.max_minutes is not None and time.perf_counter() - began >= \
+                settings.max_minutes * 60 and step < plan.planned
+            if step % settings.checkpoint_every == 0 or step == plan.planned or out_of_time or held.signal:
+                save(elapsed)
+            held.deliver()
+            if out_of_time:
+                stopped_early = True
+                break
     if progress is not None:
         progress.close()
     encoder.network.eval()
@@ -171,6 +186,72 @@ def train(encoder, examples, settings: TrainSettings, checkpoint: Path, resume: 
             "seconds": round(spent + time.perf_counter() - began, 1), "history": history}
 
 
+class _HeldSignals:
+    """Ctrl-C, SIGTERM and SIGHUP held until ``deliver`` at the end of a step, so the checkpoint saved before
+    it is whole (one interrupted mid-update would not be): a scheduler's stop (scancel, a pre-emption) then
+    loses only the step in flight, not every step since the last regular checkpoint. A second signal while
+    one is held acts at once. The handlers the run had are restored on leaving."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __enter__(self):
+        self.signal, self.previous = None, {}
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {s: signal.signal(s, self._hold) for s in self.SIGNALS}
+        return self
+
+    def _hold(self, signum, frame):
+        if self.signal is not None:
+            self._act(signum)
+        self.signal = signum
+
+    def deliver(self):
+        if self.signal is not None:
+            self._act(self.signal)
+
+    def _act(self, signum):
+        handler = self.previous.get(signum, signal.SIG_DFL)
+        self.__exit__(None, None, None)
+        if callable(handler):
+            handler(signum, None)  # the command's own: KeyboardInterrupt, or llm4ms's Terminated
+        elif signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    def __exit__(self, *exc):
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = {}
+
+
+def _check_same_run(saved: dict, now: dict) -> None:
+    """Refuse a checkpoint made by another run, naming what differs."""
+    inputs = {"model": "backbone", "training_set_sha256": "training file", "init_adapter": "--init-adapter"}
+    differ = [name for key, name in inputs.items() if saved.get(key) != now.get(key)]
+    differ += ["--" + key.replace("_", "-") for key in sorted(set(saved["settings"]) | set(now["settings"]))
+               if saved["settings"].get(key) != now["settings"].get(key)]
+    if differ:
+        raise ValueError(f"checkpoint was made by a run with another {', '.join(differ)}")
+
+
+def _random_state() -> dict:
+    """Dropout's random numbers (LoRA dropout, simcse's attention dropout) come from torch's generators, so a
+    resumed run needs them where the stopped one left them to continue exactly."""
+    state = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _restore_random_state(state: dict | None) -> None:
+    if not state:
+        return  # a checkpoint of an earlier llm4ms
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
 def _resumable(settings: TrainSettings) -> dict:
     record = settings.record()
     record.pop("max_minutes")
@@ -179,13 +260,13 @@ def _resumable(settings: TrainSettings) -> dict:
     return record
 
 
-def _save_state(path: Path, encoder, optimizer, scheduler, plan, step, history, seconds, settings, state_dict):
+def _save_state(path: Path, encoder, optimizer, scheduler, plan, step, history, seconds, made_from, state_dict):
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save({"adapter": state_dict(encoder.network), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "planned": plan.planned, "step": step, "history": history,
-                "seconds": seconds,
-                "settings": _resumable(settings)}, tmp)
+                "seconds": seconds, "random": _random_state(), "made_from": made_from,
+                "settings": made_from["settings"]}, tmp)
     tmp.replace(path)
 
 

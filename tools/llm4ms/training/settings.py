@@ -8,6 +8,7 @@ STAGES = ("mntp", "simcse", "supervised")
 LOSSES = ("infonce", "tanimoto")
 POSITIVES = ("all", "same-kind")  # same-kind: an EI spectrum's same-compound positives only of its own kind
 DTYPES = ("float32", "bf16-mixed")  # training keeps float32 weights; bf16-mixed adds bf16 autocast
+STATE = "state.pt"  # the checkpoint file in OUTPUT.checkpoint/
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
