@@ -180,8 +180,19 @@ def test_other_textualization_is_refused(cli, data, tmp_path, tiny_model):
     for name in ("q", "l"):
         cli("embed", "-q", tmp_path / f"{name}.parquet", "-o", tmp_path / f"{name}.emb.parquet", "--model", tiny_model)
     cli("build-index", tmp_path / "l.emb.parquet", "-o", tmp_path / "l.index")
-    fails(cli("search", "-q", tmp_path / "q.emb.parquet", tmp_path / "l.index", "-o", tmp_path / "hits.tsv"), 4,
-          "was textualized with", '"top_n": 10')
+    line = fails(cli("search", "-q", tmp_path / "q.emb.parquet", tmp_path / "l.index", "-o", tmp_path / "hits.tsv"),
+                 4, "was textualized with", '"top_n": 10')
+    assert '"msms"' in line and '"ei"' not in line  # only the settings of the tables' own template, msms
+    # --top-n 20 is msms's own default: the queries' msms texts are the library's, only ei's setting moved
+    cli("textualize", "-q", data / "ms2_queries.mgf", "-o", tmp_path / "q20.parquet", "--top-n", "20")
+    texts = [pq.read_table(tmp_path / f"{name}.parquet").column("text") for name in ("q20", "q")]
+    assert texts[0] == texts[1]
+    cli("embed", "-q", tmp_path / "q20.parquet", "-o", tmp_path / "q20.emb.parquet", "--model", tiny_model)
+    cli("textualize", "-q", data / "ms2_library.mgf", "-o", tmp_path / "l0.parquet")
+    cli("embed", "-q", tmp_path / "l0.parquet", "-o", tmp_path / "l0.emb.parquet", "--model", tiny_model)
+    cli("build-index", tmp_path / "l0.emb.parquet", "-o", tmp_path / "l0.index")
+    result = cli("search", "-q", tmp_path / "q20.emb.parquet", tmp_path / "l0.index", "-o", tmp_path / "hits.tsv")
+    assert result.exit_code == 0, result.stderr
 
 
 def test_score_needs_an_inchikey_for_every_query(cli, data, tmp_path):

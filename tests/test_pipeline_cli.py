@@ -26,7 +26,8 @@ def test_textualize_table_keeps_peaks_metadata_and_template(cli, work):
     assert json.loads(table[12]["metadata_json"])["license"] == "CC BY"
     prov = provenance(work / "mixed.parquet")
     assert prov["format"] == "llm4ms.spectra" and prov["history"][0]["step"] == "textualize"
-    assert prov["textualization"]["templates"]["paper-ei"] == {"top_n": 30, "threshold": 0.005, "decimals": 0}
+    assert prov["textualization"]["templates"]["paper-ei"] == {"top_n": 30, "threshold": 0.005, "decimals": 0,
+                                                           "highest": "above-threshold"}
     assert prov["textualization"]["templates"]["ei"] == {"top_n": 30, "threshold": 0.005, "decimals": 0}
 
 

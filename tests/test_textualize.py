@@ -26,14 +26,22 @@ def test_compact_ei_template_writes_the_papers_peaks_as_bare_integers():
     assert text.startswith("EI highest 69 peaks: 40 41 42 ") and len(text.split()) == 4 + 30
 
 
-def test_paper_template_keeps_top_n_and_closes_with_highest_kept_mz():
-    mz = np.arange(40, 100, dtype=float)  # 60 peaks, the strongest at the lowest m/z
-    intensity = np.linspace(100, 10, 60)
+def test_paper_template_keeps_top_n_and_closes_with_the_highest_mz_above_the_threshold():
+    # As the paper's code (seedys/LLM4MS, llm4ms_main.py) does: the closing max_peak is the highest m/z of
+    # every peak at or above 0.5 %, before the cut to the 30 strongest, so a weak molecular ion is named;
+    # a peak under the threshold is not. Tables of an earlier llm4ms, whose settings lack the rule, keep
+    # the highest kept peak, so their texts are remade as they were.
+    from llm4ms.textualize.templates import text_with_params
+
+    mz = np.append(np.arange(40, 100, dtype=float), [180.0, 250.0])  # 60 peaks, the strongest lowest
+    intensity = np.append(np.linspace(100, 10, 60), [0.5, 0.4])  # M+ at 0.5 % is in, 250 at 0.4 % is not
     text, _ = textualize(mz, intensity, None, "paper-ei", TextSettings())
     labels = text[len(PAPER_PREFIX):].split(",")
     assert len(labels) == 31  # the 30 strongest + closing max_peak
     assert labels[0] == "base_peak@40" and labels[29] == "extra_peak@69"
-    assert labels[-1] == "max_peak@69"  # highest m/z among the kept peaks, not of the whole spectrum
+    assert labels[-1] == "max_peak@180"
+    earlier = {key: value for key, value in TextSettings().for_template("paper-ei").items() if key != "highest"}
+    assert text_with_params(mz, intensity, None, "paper-ei", earlier)[0] == text.replace("@180", "@69")
 
 
 def test_ties_in_intensity_go_to_lower_mz_and_rounding_merges_peaks():

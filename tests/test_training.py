@@ -365,9 +365,16 @@ def test_train_refuses_what_it_cannot_use(cli, ms2_table, tiny_model, other_tiny
     fails(cli("embed", ms2_table, "-o", tmp_path / "e.parquet", "--model", tiny_model, "--adapter", tmp_path / "a",
               "--layers", "1", "-q"), 5, "trained on the first 2 layers")
     assert not (tmp_path / "b").exists() and not (tmp_path / "e.parquet").exists()
+    # Settings of templates the table has none of do not matter: an EI peak choice leaves MS/MS texts as they are.
+    assert cli("textualize", "-q", data / "ms2_library.mgf", "-o", tmp_path / "same.parquet",
+               "--peak-choice", "mz-weighted").exit_code == 0
+    result = cli("train", tmp_path / "same.parquet", "-o", tmp_path / "c", "--init-adapter", tmp_path / "a", *args)
+    assert result.exit_code == 0, result.stderr
+    assert "moved_from_textualization" not in json.loads((tmp_path / "c" / "llm4ms_adapter.json").read_text())[
+        "stages"][-1]
     # Another text: refused unless asked for, and then the adapter reads the new text and remembers the old.
     assert cli("textualize", "-q", data / "ms2_library.mgf", "-o", tmp_path / "w.parquet",
-               "--peak-choice", "mz-weighted").exit_code == 0
+               "--top-n", "12").exit_code == 0
     fails(cli("train", tmp_path / "w.parquet", "-o", tmp_path / "b", "--init-adapter", tmp_path / "a", *args), 5,
           "other textualization settings")
     assert not (tmp_path / "b").exists()

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 from . import __version__
 from .errors import IncompatibleError, InputError
+from .textualize.settings import differing_templates
 
 PROVENANCE_KEY = b"llm4ms"
 FORMAT_VERSION = 1
@@ -139,17 +140,24 @@ def model_identity(model: dict | None) -> dict | None:
     return identity
 
 
-def require_same_space(first: dict, first_name: str, second: dict, second_name: str) -> None:
-    """Refuse to compare vectors that were made by different models or from different texts."""
+def require_same_space(first: dict, first_name: str, second: dict, second_name: str, templates) -> None:
+    """Refuse to compare vectors that were made by different models or from different texts; ``templates``:
+    those of the two tables' rows, whose settings must agree (no other template's matter)."""
     if model_identity(first["model"]) != model_identity(second["model"]):
         raise IncompatibleError(
             f"{first_name} was embedded with {describe_model(first['model'])}, but {second_name} with "
             f"{describe_model(second['model'])}",
             hint="embed both with the same --model, --adapter, --layers and --also-peak-choice")
-    if first["textualization"] != second["textualization"]:
+    differ = differing_templates(first["textualization"], second["textualization"], templates)
+    if differ:
+        def settings_of(provenance):
+            identity = provenance["textualization"]
+            return json.dumps({"templates_version": identity.get("templates_version")} | {
+                t: identity["templates"].get(t) for t in differ if t in identity.get("templates", {})},
+                sort_keys=True)
+
         raise IncompatibleError(
-            f"{first_name} was textualized with {json.dumps(first['textualization'], sort_keys=True)}, but "
-            f"{second_name} with {json.dumps(second['textualization'], sort_keys=True)}",
+            f"{first_name} was textualized with {settings_of(first)}, but {second_name} with {settings_of(second)}",
             hint="textualize queries and library with the same --template/--top-n/--threshold/--decimals")
 
 

@@ -42,8 +42,9 @@ def search_files(queries: str, index_path: str, output: str, settings: SearchSet
         index = load_index(index_path, stack)
         path = input_path(queries, stack)
         provenance = tables.read_provenance(path, name, (tables.EMBEDDINGS,))
-        tables.require_same_space(provenance, name, index.provenance, index.name)
         library_templates = set(index.library.column("template").to_pylist())
+        query_templates = set(pq.read_table(path, columns=["template"]).column("template").to_pylist())
+        tables.require_same_space(provenance, name, index.provenance, index.name, query_templates | library_templates)
         library = {c: index.library.column(c).to_pylist() for c in _LIBRARY_COLUMNS.values()}
         parameters = {"k": settings.k, "group": settings.group, "window": settings.window,
                       "window_unit": settings.window_unit, "index": index.provenance.get("index")}

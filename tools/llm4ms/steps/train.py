@@ -12,7 +12,7 @@ from ..backbone.cache import file_digest
 from ..backbone.adapters import check_adapter_base, read_metadata, resolve_adapter
 from ..errors import InputError, ModelError
 from ..streams import STDIO, atomic_output, display_name, input_path, output_folder
-from ..textualize.settings import EI_TEMPLATES, second_view
+from ..textualize.settings import EI_TEMPLATES, differing_templates, second_view
 from ..training.adapters import METADATA, save_adapter
 from ..training.examples import ABOVE_MASS, TRAINING_SET, check_training_set, mine
 from ..training.settings import TrainSettings
@@ -61,7 +61,7 @@ def _check_output(output: Path) -> None:
 
 
 def _earlier_stages(init_adapter: str | None, resolved, settings: TrainSettings, textualization: dict,
-                    new_text: bool) -> tuple:
+                    templates: set, new_text: bool) -> tuple:
     """(the init adapter's stage records, what its earlier stages were trained on if not this backbone's file,
     the textualization it read if this stage moves it to another)"""
     if not init_adapter:
@@ -74,7 +74,7 @@ def _earlier_stages(init_adapter: str | None, resolved, settings: TrainSettings,
         raise ModelError(f"{init_adapter}: trained on {metadata['layers']} layers, this stage on {settings.layers}",
                          hint=f"use --layers {metadata['layers']}")
     earlier_text = None
-    if metadata["textualization"] != textualization:
+    if differing_templates(metadata["textualization"], textualization, templates):
         if not new_text:
             raise ModelError(f"{init_adapter}: trained on texts made with other textualization settings",
                              hint="textualize the training spectra as for that adapter, or pass --new-text to "
@@ -119,7 +119,9 @@ def train_adapter(source: str, output: str, settings: TrainSettings, model: str,
         source, settings, save_examples, progress_factory("spectra", "mine pairs") if progress_factory else None)
     name = display_name(source)
     textualization = provenance["textualization"]
-    earlier, trained_on, earlier_text = _earlier_stages(init_adapter, resolved, settings, textualization, new_text)
+    templates = sorted(set(table.column("template").to_pylist()))
+    earlier, trained_on, earlier_text = _earlier_stages(init_adapter, resolved, settings, textualization,
+                                                        set(templates), new_text)
     _check_second_view(settings.also_peak_choice, textualization, table, name)
     _check_positives(settings.positives, table, name)
     examples = Examples(table, textualization, settings.augment_profile, settings.also_peak_choice,
@@ -141,7 +143,6 @@ def train_adapter(source: str, output: str, settings: TrainSettings, model: str,
     except ValueError as exc:
         raise InputError(f"{checkpoint}: {exc}", hint="resume with the command that made it, or drop --resume "
                                                       "(the run then starts again)") from exc
-    templates = sorted(set(table.column("template").to_pylist()))
     mining = {k: v for k, v in provenance["history"][-1]["parameters"].items() if k != "summary"}
     record = {"stage": settings.stage, "settings": settings.record(), "device": device, "dtype": encoder.dtype,
               "training_set": {"file": tables.file_label(source), "sha256": digest, "rows": table.num_rows,

@@ -13,23 +13,31 @@ def select_peaks(mz, intensities, top_n: int, threshold: float, decimals: int,
     ``weighting`` (a, b); the default (0, 1) keeps the strongest. Ties go to the lower m/z, which makes
     the choice and the order deterministic.
     """
+    values, relative = peaks_above(mz, intensities, threshold, decimals)
+    if not values.size:
+        return []
+    mz_power, intensity_power = weighting
+    chosen = np.lexsort((values, -(values ** mz_power * relative ** intensity_power)))[:top_n]
+    order = chosen[np.lexsort((values[chosen], -relative[chosen]))]
+    return [(float(values[i]), float(relative[i])) for i in order]
+
+
+def peaks_above(mz, intensities, threshold: float, decimals: int) -> tuple[np.ndarray, np.ndarray]:
+    """(m/z, relative intensity) of every peak at or above ``threshold`` of the base peak, m/z rounded to
+    ``decimals`` and peaks of one rounded value merged by their maximum; ascending m/z."""
     mz = np.round(np.asarray(mz, dtype=float), decimals)
     intensities = np.asarray(intensities, dtype=float)
     if mz.size == 0:
-        return []
+        return mz, intensities
     values, inverse = np.unique(mz, return_inverse=True)
     merged = np.zeros(values.size)
     np.maximum.at(merged, inverse, intensities)
     top = merged.max()
     if top <= 0:
-        return []
+        return values[:0], merged[:0]
     relative = merged / top
     keep = relative >= threshold
-    values, relative = values[keep], relative[keep]
-    mz_power, intensity_power = weighting
-    chosen = np.lexsort((values, -(values ** mz_power * relative ** intensity_power)))[:top_n]
-    order = chosen[np.lexsort((values[chosen], -relative[chosen]))]
-    return [(float(values[i]), float(relative[i])) for i in order]
+    return values[keep], relative[keep]
 
 
 def format_mz(value: float, decimals: int) -> str:

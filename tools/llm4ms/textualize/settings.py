@@ -18,6 +18,8 @@ STRONGEST = "strongest"
 MZ_WEIGHTED = "mz-weighted"
 PEAK_CHOICES = {STRONGEST: (0.0, 1.0), MZ_WEIGHTED: (3.0, 0.6)}
 
+ABOVE_THRESHOLD = "above-threshold"
+
 # Bumped whenever a template's text changes, so vectors of old texts are refused, not mixed.
 TEMPLATES_VERSION = 2
 
@@ -25,8 +27,10 @@ DEFAULTS = {
     # The paper's peak choice in a compact text (~100 tokens instead of ~220: the encoder's cost grows
     # with tokens, and the labels carry no information beyond the order).
     EI: {"top_n": 30, "threshold": 0.005, "decimals": 0},
-    # The paper's EI settings (Xu et al. 2025): ≥0.5 % relative intensity, 30 strongest, integer m/z.
-    PAPER_EI: {"top_n": 30, "threshold": 0.005, "decimals": 0},
+    # The paper's EI settings (Xu et al. 2025): ≥0.5 % relative intensity, 30 strongest, integer m/z, and
+    # the closing max_peak the highest m/z above the threshold, kept or not (its code's rule; llm4ms before
+    # 2026-11-29 wrote the highest kept one, and its tables, which lack the key, are refused beside these).
+    PAPER_EI: {"top_n": 30, "threshold": 0.005, "decimals": 0, "highest": ABOVE_THRESHOLD},
     # MS/MS: fewer peaks and one decimal keep the text near 73 tokens (SmolLM2 writes one token per digit).
     MSMS: {"top_n": 20, "threshold": 0.005, "decimals": 1},
 }
@@ -55,6 +59,16 @@ class TextSettings:
         it, since ``auto`` and an explicit template write the same text for the spectra they share."""
         return {"templates_version": TEMPLATES_VERSION,
                 "templates": {name: self.for_template(name) for name in TEMPLATES}}
+
+
+def differing_templates(first: dict, second: dict, templates) -> list[str]:
+    """Of ``templates``, those whose texts the two textualization identities write differently: a table's
+    texts depend on the settings of its own templates only, so two tables of msms texts made with the same
+    msms settings share a space whatever their ei settings were. Every one when the template versions
+    differ."""
+    if first.get("templates_version") != second.get("templates_version"):
+        return sorted(templates) or ["templates_version"]
+    return sorted(t for t in templates if first["templates"].get(t) != second["templates"].get(t))
 
 
 def _with_choice(name: str, params: dict, choice: str | None) -> dict:

@@ -1,18 +1,20 @@
 """The templates. Each is a pure function of peaks (and precursor) to text."""
 
-from .peaks import format_mz, select_peaks
-from .settings import AUTO, EI, MSMS, PAPER_EI, PEAK_CHOICES, STRONGEST, TextSettings
+from .peaks import format_mz, peaks_above, select_peaks
+from .settings import ABOVE_THRESHOLD, AUTO, EI, MSMS, PAPER_EI, PEAK_CHOICES, STRONGEST, TextSettings
 
 PAPER_PREFIX = "Instruction: This is a mass spectra:  Key Peaks: "
 
 
-def paper_ei_text(peaks: list[tuple[float, float]]) -> str:
-    """The LLM4MS paper's text: base_peak, two max_peak, extra_peaks, then max_peak@<highest m/z>."""
+def paper_ei_text(peaks: list[tuple[float, float]], highest: float) -> str:
+    """The LLM4MS paper's text: base_peak, two max_peak, extra_peaks, then max_peak@``highest``, which the
+    paper's code takes over every peak above the threshold, before the cut to the strongest: the
+    molecular-ion region, whose weak peaks the cut often drops."""
     labels = []
     for rank, (mz, _) in enumerate(peaks):
         kind = "base_peak" if rank == 0 else "max_peak" if rank < 3 else "extra_peak"
         labels.append(f"{kind}@{format_mz(mz, 0)}")
-    labels.append(f"max_peak@{format_mz(max(mz for mz, _ in peaks), 0)}")
+    labels.append(f"max_peak@{format_mz(highest, 0)}")
     return PAPER_PREFIX + ",".join(labels)
 
 
@@ -51,7 +53,11 @@ def text_with_params(mz, intensities, precursor_mz: float | None, template: str,
     if template == EI:
         return ei_text(peaks), None
     if template == PAPER_EI:
-        return paper_ei_text(peaks), None
+        if params.get("highest") == ABOVE_THRESHOLD:
+            highest = float(peaks_above(mz, intensities, params["threshold"], params["decimals"])[0].max())
+        else:  # tables of an earlier llm4ms, whose identity names no rule: the highest kept peak
+            highest = max(m for m, _ in peaks)
+        return paper_ei_text(peaks, highest), None
     if template == MSMS:
         if precursor_mz is None:
             return None, "no precursor m/z (the msms template needs one)"
