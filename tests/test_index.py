@@ -62,3 +62,19 @@ def test_window_without_candidates_or_precursor(crowded):
     index, query = crowded
     settings = SearchSettings(k=5, window=0.01)
     assert search_index(index, np.repeat(query, 2, axis=0), [500.0, None], settings) == [[], []]
+
+
+def test_window_ties_go_to_the_lower_row_and_its_bounds_are_inclusive():
+    # Identical library vectors must score identically (a float32 product differed in its last bit with a
+    # vector's place in the block, so a duplicate filed under a wrong compound could outrank the right one),
+    # and a spectrum exactly W from the query's precursor is inside the window, as documented, although
+    # 150.0 + 0.01 is not 150.01 in binary.
+    rng = np.random.default_rng(0)
+    vector = [rng.normal(size=576) for _ in range(3)][2]  # one whose float32 products vary with the row
+    index, vectors = make_index([vector] * 50, [f"{i:014d}-UHFFFAOYSA-N" for i in range(50)], [150.01] * 50)
+    hits = search_index(index, vectors[:1], [150.0], SearchSettings(k=50, group="spectrum", window=0.01))[0]
+    assert [row for row, _ in hits] == list(range(50))
+    assert len({score for _, score in hits}) == 1
+    for precursor, inside in ((150.0, True), (150.02, True), (149.9999, False), (150.0201, False)):
+        found = search_index(index, vectors[:1], [precursor], SearchSettings(k=1, group="spectrum", window=0.01))[0]
+        assert bool(found) == inside, precursor

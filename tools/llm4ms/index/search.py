@@ -27,6 +27,9 @@ class SearchSettings:
     nprobe: int | None = None  # IVF lists probed instead of the number the index records
 
 
+WINDOW_SLACK_DA = 1e-9  # far below any mass accuracy a file reports
+
+
 class PrecursorWindow:
     """Library rows sorted once by precursor m/z, for window look-ups. The one definition of "inside the
     window", shared with the benchmark's classical window searches so every method sees the same
@@ -42,7 +45,8 @@ class PrecursorWindow:
         """Library rows whose precursor lies in [p − t, p + t], t = window (Da) or p × window × 10⁻⁶ (ppm)."""
         if precursor is None or not np.isfinite(precursor):
             return np.empty(0, dtype=np.int64)
-        tolerance = window if unit == "da" else precursor * window * 1e-6
+        # slack for p ± t computed in binary: 150.0 + 0.01 falls short of the 150.01 read from a file
+        tolerance = (window if unit == "da" else precursor * window * 1e-6) + WINDOW_SLACK_DA
         lo = np.searchsorted(self.sorted_mz, precursor - tolerance, side="left")
         hi = np.searchsorted(self.sorted_mz, precursor + tolerance, side="right")
         return np.ascontiguousarray(self.order[lo:hi], dtype=np.int64)
@@ -203,8 +207,11 @@ def _rescore(faiss_index, vector, candidates, k, keys):
     and quick: a window holds few spectra, and a graph walk (HNSW) or list scan (IVF) limited to them by a
     selector would only find those it happens to pass, not the best of the window."""
     scores = np.empty(len(candidates), dtype=np.float32)
+    exact = vector.astype(np.float64)
     for start in range(0, len(candidates), RESCORE_BLOCK):
         block = candidates[start:start + RESCORE_BLOCK]
-        scores[start:start + len(block)] = faiss_index.reconstruct_batch(block) @ vector
+        # in float64, then rounded: a float32 product differs in its last bit with a vector's place in the
+        # block, so two identical library vectors scored apart and the tie went to either row
+        scores[start:start + len(block)] = faiss_index.reconstruct_batch(block).astype(np.float64) @ exact
     order = np.lexsort((candidates, -scores))
     return collapse_hits(candidates[order], scores[order], keys, k)
