@@ -52,6 +52,9 @@ def test_rerank_over_the_whole_library_is_the_spectral_ranking(cli, ei):
         assert top[query_id] == (library_id, score)
     search = json.loads(pq.read_schema(ei / "hits.parquet").metadata[PROVENANCE_KEY])["history"][-1]
     assert search["parameters"]["rerank"] == "weighted-cosine" and search["parameters"]["rerank_depth"] == 1000
+    library = search["parameters"]["library_history"]  # what was searched, whatever the index file is called
+    assert [step["step"] for step in library] == ["textualize", "embed", "build-index"]
+    assert library[0]["inputs"] == ["ei_library.msp"]
     assert search["parameters"]["rerank_weight"] == 1
 
 

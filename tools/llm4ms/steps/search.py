@@ -46,8 +46,11 @@ def search_files(queries: str, index_path: str, output: str, settings: SearchSet
         query_templates = set(pq.read_table(path, columns=["template"]).column("template").to_pylist())
         tables.require_same_space(provenance, name, index.provenance, index.name, query_templates | library_templates)
         library = {c: index.library.column(c).to_pylist() for c in _LIBRARY_COLUMNS.values()}
+        # The library's own lineage (its spectra files, embedding, index build): the index file may reach here
+        # under any name (Galaxy's dataset_12.dat), and the hits must still say what was searched.
         parameters = {"k": settings.k, "group": settings.group, "window": settings.window,
-                      "window_unit": settings.window_unit, "index": index.provenance.get("index")}
+                      "window_unit": settings.window_unit, "index": index.provenance.get("index"),
+                      "library_history": index.provenance["history"]}
         used, ignored = used_search_parameters(index, settings)
         for option in ignored:
             warn(f"warning: --{option.replace('_', '-')} does not apply to {index.name}, a "
