@@ -178,7 +178,7 @@ def run(task, methods: list, work: Path, out: Path, llm4ms_options, seed: int = 
 
 
 def _ranks(per_query: Path) -> dict:
-    lines = per_query.read_text(encoding="utf-8").splitlines()
+    lines = [line for line in per_query.read_text(encoding="utf-8").splitlines() if not line.startswith("#")]
     header = lines[0].split("\t")
     at_query, at_rank = header.index("query_id"), header.index("rank")
     ranks = {}

@@ -1,6 +1,8 @@
 """Bad input: one stderr line naming the file and the place, a non-zero exit, and no output left behind;
 or, where only some spectra are bad, those spectra listed with their reasons and the rest written."""
 
+import json
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -106,7 +108,9 @@ def test_bad_spectra_are_listed_and_the_rest_written(cli, data, tmp_path, transf
     assert result.exit_code == 0
     assert "wrote 2 spectra" in result.stderr and "1 rejected" in result.stderr
     assert pq.read_table(tmp_path / "out.parquet").num_rows == 2
-    rejected = (tmp_path / "rejected.tsv").read_text().splitlines()
+    provenance, *rejected = (tmp_path / "rejected.tsv").read_text().splitlines()
+    assert json.loads(provenance.removeprefix("# llm4ms "))["format"] == "llm4ms.rejected"
+    assert json.loads(provenance.removeprefix("# llm4ms "))["history"][0]["inputs"] == ["some_bad.mgf"]
     assert rejected[0] == "source_file\tposition\tid\treason"
     assert len(rejected) == 2 and "\t2\tMSBNK-" in rejected[1] and reason in rejected[1]
 

@@ -58,8 +58,13 @@ def test_pipeline_end_to_end_with_tiny_model(cli, ei):
     assert 0 <= summary["recall@1"] <= summary["recall@5"] <= summary["recall@10"] <= 1
     assert result.stdout.startswith("12 queries: Recall@1 ")
     assert (ei / "recall.png").read_bytes()[:4] == b"\x89PNG"
-    lines = (ei / "per_query.tsv").read_text().splitlines()
+    provenance, *lines = (ei / "per_query.tsv").read_text().splitlines()
     assert lines[0].split("\t")[:4] == ["query_id", "name", "inchikey", "rank"] and len(lines) == 13
+    # what was scored, and how it was searched and embedded, as the hits it came from said
+    assert provenance.startswith("# llm4ms ")
+    provenance = json.loads(provenance[len("# llm4ms "):])
+    assert provenance["format"] == "llm4ms.per-query" and provenance["model"]["name"] == summary["model"]["name"]
+    assert [step["step"] for step in provenance["history"]][-2:] == ["search", "score"]
 
 
 def test_embeddings_are_normalised_and_deterministic(cli, ei, tiny_model):

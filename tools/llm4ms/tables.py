@@ -23,6 +23,9 @@ FORMAT_VERSION = 1
 SPECTRA = "llm4ms.spectra"
 EMBEDDINGS = "llm4ms.embeddings"
 HITS = "llm4ms.hits"
+REJECTED = "llm4ms.rejected"  # textualize --rejected
+PER_QUERY = "llm4ms.per-query"  # score -o
+TSV_PREFIX = "# llm4ms "  # the first line of a TSV output: its provenance as JSON
 
 SPECTRA_FIELDS = [
     pa.field("id", pa.string(), nullable=False),
@@ -159,6 +162,10 @@ def require_same_space(first: dict, first_name: str, second: dict, second_name: 
         raise IncompatibleError(
             f"{first_name} was textualized with {settings_of(first)}, but {second_name} with {settings_of(second)}",
             hint="textualize queries and library with the same --template/--top-n/--threshold/--decimals")
+
+
+def provenance_line(provenance: dict) -> str:
+    return TSV_PREFIX + json.dumps(provenance, sort_keys=True) + "\n"
 
 
 def tsv_cell(value) -> str:

@@ -34,7 +34,7 @@ def textualize_command(inputs, output, template, top_n, threshold, decimals, pea
     result = textualize_files(list(inputs), output, settings, fmt, progress)
     progress.close()
     if rejected:
-        write_rejected(result.rejected, rejected)
+        write_rejected(result.rejected, rejected, result.provenance)
     else:
         for item in result.rejected:
             report("textualize", item.one_line())

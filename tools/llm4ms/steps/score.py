@@ -10,7 +10,6 @@ from ..errors import InputError
 from ..scoring import TanimotoCache, compound_ranks, inchikey_block, recall_at_k
 from ..scoring.plot import plot_recall
 from ..streams import atomic_output, display_name, input_path
-from .search import TSV_PREFIX
 
 DEFAULT_KS = (1, 5, 10)
 
@@ -30,8 +29,8 @@ def read_hits(source: str, stack) -> tuple[list[dict], dict | None]:
             lines = handle.read().splitlines()
         except UnicodeDecodeError as exc:
             raise InputError(f"{name}: not a hits table (binary content at byte {exc.start})") from exc
-    if lines and lines[0].startswith(TSV_PREFIX):
-        provenance = json.loads(lines.pop(0)[len(TSV_PREFIX):])
+    if lines and lines[0].startswith(tables.TSV_PREFIX):
+        provenance = json.loads(lines.pop(0)[len(tables.TSV_PREFIX):])
         tables.check_provenance(provenance, name, (tables.HITS,))
     if not lines or "query_id" not in lines[0].split("\t"):
         raise InputError(f"{name}: line 1: not a hits table (no query_id column)",
@@ -114,8 +113,13 @@ def score_files(hits_source: str, truth_source: str, ks=DEFAULT_KS, per_query: s
               "model": hits_provenance and hits_provenance.get("model"),
               "textualization": hits_provenance and hits_provenance.get("textualization")}
     if per_query:
+        step = tables.step_record("score", {"ks": list(ks)}, [hits_source, truth_source])
+        history = (hits_provenance or {}).get("history", [])
+        provenance = tables.new_provenance(tables.PER_QUERY, step, result["textualization"], result["model"],
+                                           history)
         with atomic_output(per_query, ".tsv") as tmp, open(tmp, "w", encoding="utf-8") as handle:
             columns = list(records[0]) if records else ["query_id"]
+            handle.write(tables.provenance_line(provenance))
             handle.write("\t".join(columns) + "\n")
             for record in records:
                 handle.write("\t".join(tables.tsv_cell(record[c]) for c in columns) + "\n")

@@ -1,7 +1,6 @@
 """Query embeddings + library index → hits table (Parquet or TSV), streamed chunk by chunk."""
 
 import contextlib
-import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -25,7 +24,6 @@ HITS_SCHEMA = pa.schema([
     pa.field("query_precursor_mz", pa.float64()),
     pa.field("note", pa.string()),
 ])
-TSV_PREFIX = "# llm4ms "
 
 
 def output_format(path: str, requested: str | None) -> str:
@@ -125,7 +123,7 @@ class _HitsWriter:
             self.writer = pq.ParquetWriter(path, tables.with_provenance(HITS_SCHEMA, provenance))
         else:
             self.handle = open(path, "w", encoding="utf-8", newline="\n")
-            self.handle.write(TSV_PREFIX + json.dumps(provenance, sort_keys=True) + "\n")
+            self.handle.write(tables.provenance_line(provenance))
             self.handle.write("\t".join(HITS_SCHEMA.names) + "\n")
 
     def write(self, table: pa.Table):

@@ -23,6 +23,7 @@ class TextualizeReport:
     rejected: list[Rejected] = field(default_factory=list)
     notes: list[Rejected] = field(default_factory=list)  # written, with something the user should know
     templates: dict = field(default_factory=dict)
+    provenance: dict | None = None  # the spectra table's, which the rejected list carries too
 
 
 def textualize_files(inputs: list[str], output: str, settings: TextSettings, fmt: str | None = None,
@@ -34,6 +35,7 @@ def textualize_files(inputs: list[str], output: str, settings: TextSettings, fmt
         parameters["peak_choice"] = settings.peak_choice
     step = tables.step_record("textualize", parameters, inputs)
     provenance = tables.new_provenance(tables.SPECTRA, step, settings.identity(), None)
+    report.provenance = provenance
     schema = tables.with_provenance(tables.SPECTRA_SCHEMA, provenance)
     seen: dict[str, str] = {}
     with contextlib.ExitStack() as stack, atomic_output(output, ".parquet") as tmp:
@@ -102,8 +104,9 @@ def _row(item, settings: TextSettings, seen: dict, notes: list):
             **fields, "metadata_json": metadata_json(spectrum.metadata)}
 
 
-def write_rejected(rejected: list[Rejected], output: str) -> None:
+def write_rejected(rejected: list[Rejected], output: str, provenance: dict) -> None:
     with atomic_output(output, ".tsv") as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(tables.provenance_line({**provenance, "format": tables.REJECTED}))
         handle.write("source_file\tposition\tid\treason\n")
         for item in rejected:
             cells = (item.source_file, item.source_index + 1, item.id, item.reason)
