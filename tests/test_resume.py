@@ -77,6 +77,23 @@ def test_embed_stopped_by_sigterm_cleans_up_and_keeps_its_chunks(library, tmp_pa
     assert len(list(folder.glob("chunk-*.parquet"))) >= 2
 
 
+def test_embed_under_nohup_ignores_sighup(library, tmp_path):
+    """nohup sets SIGHUP to be ignored, so that a job outlives its terminal; the command must leave it so."""
+    out = tmp_path / "lib.emb.parquet"
+    command = [sys.executable, "-m", "llm4ms", "embed", str(library), "-o", str(out), "--chunk-rows", "4", "-q"]
+    folder = resume_folder(str(out))
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    deadline = time.monotonic() + 300
+    while len(list(folder.glob("chunk-*.parquet"))) < 2:
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGHUP)
+    stderr = process.communicate(timeout=300)[1]
+    assert process.returncode == 0, stderr
+    assert _ids(out) == _ids(library)
+
+
 def _interrupt_after(chunks, monkeypatch):
     """Make the embedding of chunk number ``chunks`` (0-based) raise as Ctrl-C does."""
     real = embed_step._embed_chunk

@@ -303,6 +303,33 @@ def test_a_resumed_run_continues_exactly_where_it_stopped(mined, tiny_model, tmp
     assert signal.getsignal(signal.SIGTERM) is previous
 
 
+def test_an_ignored_signal_stays_ignored_during_training(mined, tiny_model, monkeypatch, tmp_path):
+    # nohup ignores SIGHUP so that a job outlives its terminal: holding signals to the end of a step must
+    # not turn an ignored one into a stop
+    import os
+    import signal
+
+    import llm4ms.training.loop as loop
+
+    table, provenance, _, _ = mined
+    compute = loop.LOSSES["supervised"]
+
+    def hang_up_in_step_2(encoder, examples, settings, step):
+        if step == 1:
+            os.kill(os.getpid(), signal.SIGHUP)
+        return compute(encoder, examples, settings, step)
+
+    monkeypatch.setitem(loop.LOSSES, "supervised", hang_up_in_step_2)
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        encoder = TrainableEncoder(resolve_model(str(tiny_model)), TINY, None, "cpu")
+        result = train(encoder, Examples(table, provenance["textualization"]), TINY, tmp_path / "a.checkpoint", False)
+        assert result["steps_done"] == TINY.steps
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
 def test_train_command_writes_an_adapter_that_embed_uses(cli, ms2_table, tiny_model, tmp_path):
     out = tmp_path / "adapter"
     result = cli("train", "-q", ms2_table, "-o", out, "--model", tiny_model, "--layers", "2", "--steps", "3",

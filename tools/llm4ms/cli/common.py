@@ -36,7 +36,8 @@ def _raise_terminated(signum, frame):
 def _termination_handlers() -> dict:
     if threading.current_thread() is not threading.main_thread():
         return {}  # only the main thread may set handlers (a command run from a worker thread keeps Python's)
-    return {signum: signal.signal(signum, _raise_terminated) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    return {signum: signal.signal(signum, _raise_terminated) for signum in (signal.SIGTERM, signal.SIGHUP)
+            if signal.getsignal(signum) is not signal.SIG_IGN}  # nohup's ignored SIGHUP stays ignored
 
 
 def handles_errors(command: str):

@@ -197,7 +197,9 @@ class _HeldSignals:
     def __enter__(self):
         self.signal, self.previous = None, {}
         if threading.current_thread() is threading.main_thread():
-            self.previous = {s: signal.signal(s, self._hold) for s in self.SIGNALS}
+            # an ignored signal stays ignored (SIGHUP under nohup)
+            self.previous = {s: signal.signal(s, self._hold) for s in self.SIGNALS
+                             if signal.getsignal(s) is not signal.SIG_IGN}
         return self
 
     def _hold(self, signum, frame):
@@ -247,9 +249,10 @@ def _random_state() -> dict:
 def _restore_random_state(state: dict | None) -> None:
     if not state:
         return  # a checkpoint of an earlier llm4ms
-    torch.set_rng_state(state["cpu"])
+    # torch.load(map_location=cuda) moved these byte tensors to the GPU; the setters take them on the CPU
+    torch.set_rng_state(state["cpu"].cpu())
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 def _resumable(settings: TrainSettings) -> dict:
