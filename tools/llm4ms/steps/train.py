@@ -107,7 +107,7 @@ def train_adapter(source: str, output: str, settings: TrainSettings, model: str,
                   device: str, resume: bool = False, save_examples: str | None = None,
                   progress_factory=None, dtype: str = "auto", new_text: bool = False) -> dict:
     from ..backbone.encoder import pick_device
-    from ..training.loop import train, write_log
+    from ..training.loop import CheckpointMismatch, train, write_log
     from ..training.model import TrainableEncoder
     from ..training.sampler import Examples
 
@@ -140,7 +140,7 @@ def train_adapter(source: str, output: str, settings: TrainSettings, model: str,
         result = train(encoder, examples, settings, checkpoint, resume,
                        progress_factory(f"steps ({settings.stage})", "train") if progress_factory else None,
                        batch_offset=sum(stage["steps_done"] for stage in earlier), identity=identity)
-    except ValueError as exc:
+    except CheckpointMismatch as exc:
         raise InputError(f"{checkpoint}: {exc}", hint="resume with the command that made it, or drop --resume "
                                                       "(the run then starts again)") from exc
     mining = {k: v for k, v in provenance["history"][-1]["parameters"].items() if k != "summary"}

@@ -227,6 +227,10 @@ class _HeldSignals:
         self.previous = {}
 
 
+class CheckpointMismatch(ValueError):
+    """A checkpoint of another run than the one asked to resume it."""
+
+
 def _check_same_run(saved: dict, now: dict) -> None:
     """Refuse a checkpoint made by another run, naming what differs."""
     inputs = {"model": "backbone", "training_set_sha256": "training file", "init_adapter": "--init-adapter"}
@@ -234,7 +238,7 @@ def _check_same_run(saved: dict, now: dict) -> None:
     differ += ["--" + key.replace("_", "-") for key in sorted(set(saved["settings"]) | set(now["settings"]))
                if saved["settings"].get(key) != now["settings"].get(key)]
     if differ:
-        raise ValueError(f"checkpoint was made by a run with another {', '.join(differ)}")
+        raise CheckpointMismatch(f"checkpoint was made by a run with another {', '.join(differ)}")
 
 
 def _random_state() -> dict:
