@@ -2,6 +2,8 @@
 checkpoints that resume to the same run, and the command's errors."""
 
 import json
+import os
+import signal
 from dataclasses import replace
 
 import numpy as np
@@ -23,19 +25,23 @@ from llm4ms.training.sampler import Examples, supervised_batch
 TINY = TrainSettings(layers=2, batch_size=6, steps=4, lora_r=4, lora_alpha=8, checkpoint_every=2)
 
 
-@pytest.fixture(scope="module")
-def ms2_table(tmp_path_factory):
+def _textualized(tmp_path_factory, name):
+    """A spectra table of the bundled file ``name``, textualized with the defaults."""
     from click.testing import CliRunner
 
     from llm4ms.cli.main import main
 
     from conftest import TEST_DATA as data
 
-    folder = tmp_path_factory.mktemp("ms2")
-    result = CliRunner().invoke(main, ["textualize", "-q", str(data / "ms2_library.mgf"), "-o",
-                                       str(folder / "lib.parquet")])
+    out = tmp_path_factory.mktemp("table") / "lib.parquet"
+    result = CliRunner().invoke(main, ["textualize", "-q", str(data / name), "-o", str(out)])
     assert result.exit_code == 0
-    return folder / "lib.parquet"
+    return out
+
+
+@pytest.fixture(scope="module")
+def ms2_table(tmp_path_factory):
+    return _textualized(tmp_path_factory, "ms2_library.mgf")
 
 
 @pytest.fixture(scope="module")
@@ -247,6 +253,26 @@ def test_a_rank_cap_saves_the_best_approximation_of_the_summed_update(second_sta
     assert fold_adapter(exact, tmp_path / "unchanged", 8) == {}
 
 
+def _stopping_in_step(monkeypatch, stage, index, stop):
+    """Make the stage's loss call ``stop()`` in the step of 0-based ``index`` (raise, or send this process a
+    signal), then compute as usual; returns the real loss function."""
+    import llm4ms.training.loop as loop
+
+    compute = loop.LOSSES[stage]
+
+    def stopping(encoder, examples, settings, step):
+        if step == index:
+            stop()
+        return compute(encoder, examples, settings, step)
+
+    monkeypatch.setitem(loop.LOSSES, stage, stopping)
+    return compute
+
+
+def _send(signum):
+    return lambda: os.kill(os.getpid(), signum)
+
+
 @pytest.mark.parametrize("stage, loss", [("mntp", "infonce"), ("simcse", "infonce"), ("supervised", "infonce"),
                                          ("supervised", "tanimoto")])
 def test_a_resumed_run_continues_exactly_where_it_stopped(mined, tiny_model, tmp_path, monkeypatch, stage, loss):
@@ -254,9 +280,6 @@ def test_a_resumed_run_continues_exactly_where_it_stopped(mined, tiny_model, tmp
     # draw the dropout masks the whole run drew, so its losses are the whole run's to the last digit. Stopped
     # two ways: a crash inside step 3 (the checkpoint of step 2 is resumed), and SIGTERM during step 2, held
     # until the step ends (the checkpoint is saved at step 2 and then the signal acts).
-    import os
-    import signal
-
     import llm4ms.training.loop as loop
 
     table, provenance, _, _ = mined
@@ -267,28 +290,19 @@ def test_a_resumed_run_continues_exactly_where_it_stopped(mined, tiny_model, tmp
     whole = train(TrainableEncoder(model, settings, None, "cpu"), examples, settings, tmp_path / "a", False)
     assert whole["steps_done"] == 4 and all(np.isfinite(h[1]) for h in whole["history"])
 
-    compute = loop.LOSSES[stage]
-
     class Stopped(BaseException):
         pass
 
-    def crash_in_step_3(encoder, examples, settings, step):
-        if step == 2:
-            raise Stopped
-        return compute(encoder, examples, settings, step)
-
-    def terminated_in_step_2(encoder, examples, settings, step):
-        if step == 1:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return compute(encoder, examples, settings, step)
+    def crash():
+        raise Stopped
 
     def raise_stopped(signum, frame):
         raise Stopped
 
     previous = signal.signal(signal.SIGTERM, raise_stopped)
-    try:
-        for name, stop in (("crash", crash_in_step_3), ("sigterm", terminated_in_step_2)):
-            monkeypatch.setitem(loop.LOSSES, stage, stop)
+    try:  # a crash inside step 3, and SIGTERM during step 2
+        for name, index, stop in (("crash", 2, crash), ("sigterm", 1, _send(signal.SIGTERM))):
+            compute = _stopping_in_step(monkeypatch, stage, index, stop)
             with pytest.raises(Stopped):
                 train(TrainableEncoder(model, settings, None, "cpu"), examples, settings, tmp_path / name, False)
             monkeypatch.setitem(loop.LOSSES, stage, compute)
@@ -306,20 +320,8 @@ def test_a_resumed_run_continues_exactly_where_it_stopped(mined, tiny_model, tmp
 def test_an_ignored_signal_stays_ignored_during_training(mined, tiny_model, monkeypatch, tmp_path):
     # nohup ignores SIGHUP so that a job outlives its terminal: holding signals to the end of a step must
     # not turn an ignored one into a stop
-    import os
-    import signal
-
-    import llm4ms.training.loop as loop
-
     table, provenance, _, _ = mined
-    compute = loop.LOSSES["supervised"]
-
-    def hang_up_in_step_2(encoder, examples, settings, step):
-        if step == 1:
-            os.kill(os.getpid(), signal.SIGHUP)
-        return compute(encoder, examples, settings, step)
-
-    monkeypatch.setitem(loop.LOSSES, "supervised", hang_up_in_step_2)
+    _stopping_in_step(monkeypatch, "supervised", 1, _send(signal.SIGHUP))
     previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         encoder = TrainableEncoder(resolve_model(str(tiny_model)), TINY, None, "cpu")
@@ -492,18 +494,9 @@ def test_the_mass_allowance_counts_isotope_labels_and_halogen_clusters():
 
 @pytest.fixture(scope="module")
 def ei_mined(tmp_path_factory):
-    from click.testing import CliRunner
-
-    from llm4ms.cli.main import main
-
-    from conftest import TEST_DATA as data
-
-    folder = tmp_path_factory.mktemp("ei")
-    result = CliRunner().invoke(main, ["textualize", "-q", str(data / "ei_library.msp"), "-o",
-                                       str(folder / "lib.parquet")])
-    assert result.exit_code == 0
-    table, provenance, summary, _ = load_training_set(str(folder / "lib.parquet"), TINY, None)
-    return table, provenance, summary, folder / "lib.parquet"
+    spectra = _textualized(tmp_path_factory, "ei_library.msp")
+    table, provenance, summary, _ = load_training_set(str(spectra), TINY, None)
+    return table, provenance, summary, spectra
 
 
 def test_mining_flags_ei_spectra_above_their_compounds_mass(ei_mined, mined):
@@ -591,8 +584,6 @@ def test_train_resumes_only_its_own_run_and_says_what_a_stop_keeps(cli, ms2_tabl
     # A checkpoint names the backbone, training file and start adapter it was made with; a resume with any
     # other is refused naming it (it mixed runs before). SIGTERM saves the step it ends and says how to go on;
     # --max-minutes is each run's own budget, so a resumed run goes on instead of stopping after one step.
-    import os
-    import signal
 
     import llm4ms.training.loop as loop
 
@@ -601,14 +592,7 @@ def test_train_resumes_only_its_own_run_and_says_what_a_stop_keeps(cli, ms2_tabl
 
     out = tmp_path / "a"
     args = ["--layers", "2", "--batch-size", "4", "--lora-r", "4", "--checkpoint-every", "100", "-q"]
-    compute = loop.LOSSES["supervised"]
-
-    def terminated_in_step_2(encoder, examples, settings, step):
-        if step == 1:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return compute(encoder, examples, settings, step)
-
-    monkeypatch.setitem(loop.LOSSES, "supervised", terminated_in_step_2)
+    compute = _stopping_in_step(monkeypatch, "supervised", 1, _send(signal.SIGTERM))
     result = cli("train", ms2_table, "-o", out, "--model", tiny_model, "--steps", "6", *args)
     monkeypatch.setitem(loop.LOSSES, "supervised", compute)
     assert result.exit_code == 143 and "stopped by SIGTERM" in result.stderr, result.stderr

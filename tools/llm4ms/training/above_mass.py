@@ -10,6 +10,8 @@ mined, since training itself runs where RDKit may not be installed (the GPU leas
 
 import numpy as np
 
+from .fingerprints import molecule_of
+
 FLOOR = 0.01  # of the base peak: weaker ions are too often noise to judge a spectrum by
 
 
@@ -17,12 +19,9 @@ def heaviest_allowed(smiles: str | None, inchi: str | None = None) -> float | No
     """The heaviest m/z the compound's own ions reach: its nominal mass (isotope labels counted), 2.5 Da
     for the M+1 and M+2 peaks of C, S and Si, and 2 Da more per Cl or Br, whose clusters run to M+2n.
     None when no structure parses."""
-    from rdkit import Chem, RDLogger
+    from rdkit import Chem
 
-    RDLogger.DisableLog("rdApp.*")
-    molecule = Chem.MolFromSmiles(smiles) if smiles else None
-    if molecule is None and inchi:
-        molecule = Chem.MolFromInchi(inchi)
+    molecule = molecule_of(smiles, inchi)
     if molecule is None:
         return None
     table = Chem.GetPeriodicTable()

@@ -6,15 +6,22 @@ BITS = 2048
 RADIUS = 2
 
 
-def morgan_bits(smiles: str | None, inchi: str | None = None) -> np.ndarray | None:
-    """Packed 2048-bit Morgan fingerprint (radius 2), or None when no structure parses."""
+def molecule_of(smiles: str | None, inchi: str | None = None):
+    """The RDKit molecule of the SMILES, else of the InChI; None when neither parses."""
     from rdkit import Chem, RDLogger
-    from rdkit.Chem import rdFingerprintGenerator
 
     RDLogger.DisableLog("rdApp.*")
     molecule = Chem.MolFromSmiles(smiles) if smiles else None
     if molecule is None and inchi:
         molecule = Chem.MolFromInchi(inchi)
+    return molecule
+
+
+def morgan_bits(smiles: str | None, inchi: str | None = None) -> np.ndarray | None:
+    """Packed 2048-bit Morgan fingerprint (radius 2), or None when no structure parses."""
+    from rdkit.Chem import rdFingerprintGenerator
+
+    molecule = molecule_of(smiles, inchi)
     if molecule is None:
         return None
     generator = rdFingerprintGenerator.GetMorganGenerator(radius=RADIUS, fpSize=BITS)
