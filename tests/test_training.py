@@ -584,7 +584,6 @@ def test_train_resumes_only_its_own_run_and_says_what_a_stop_keeps(cli, ms2_tabl
     # A checkpoint names the backbone, training file and start adapter it was made with; a resume with any
     # other is refused naming it (it mixed runs before). SIGTERM saves the step it ends and says how to go on;
     # --max-minutes is each run's own budget, so a resumed run goes on instead of stopping after one step.
-
     import llm4ms.training.loop as loop
 
     def fails(result, fragment):
