@@ -46,7 +46,7 @@ def blend3(queries, library, task, window: float | None, depth: int) -> dict:
                   queries.column("intensities").to_pylist(), queries.column("template").to_pylist())
     for q, (vector, wanted, spectrum, precursor, mz, intensities, template) in enumerate(
             tqdm(columns, total=len(q_vectors), desc="blend3", unit="query")):
-        rows, cosine, spectral = candidates(vector, l_vectors, inside, precursor, window, depth, weighted,
+        rows, cosine, spectral = candidates(vector, l_vectors, keys, inside, precursor, window, depth, weighted,
                                             (mz, intensities, template))
         if not len(rows):
             continue

@@ -41,7 +41,7 @@ def fusion_recall(queries, library, method: str, window: float | None, depth: in
                 queries.column("template").to_pylist(), queries.column("precursor_mz").to_pylist())
     hits = np.zeros((len(WEIGHTS), len(KS)))
     for vector, wanted, (mz, intensities, template, precursor) in zip(q_vectors, truth, peaks):
-        rows, cosine, spectral = candidates(vector, l_vectors, inside, precursor, window, depth, reranker,
+        rows, cosine, spectral = candidates(vector, l_vectors, keys, inside, precursor, window, depth, reranker,
                                             (mz, intensities, template))
         if not len(rows):
             continue
@@ -63,12 +63,23 @@ def recalls(hits, queries: int) -> dict:
     return {f"recall@{k}": round(float(h / queries), 4) for k, h in zip(KS, hits)}
 
 
-def candidates(vector, l_vectors, inside, precursor, window, depth: int, reranker: Reranker, query: tuple):
+def candidates(vector, l_vectors, keys, inside, precursor, window, depth: int, reranker: Reranker, query: tuple):
     """(library rows, embedding cosines, spectral similarities) of the embedding's ``depth`` best library
-    spectra, inside the precursor window when ``inside`` is given; ``query`` is (mz, intensities, template)."""
+    spectra, inside the precursor window when ``inside`` is given; ``query`` is (mz, intensities, template).
+    As `search --rerank`: where those hold fewer than max(KS) compounds (``keys``), the best spectrum of each
+    of the embedding's max(KS) best compounds joins them."""
     rows = inside.rows(precursor, window) if inside else np.arange(len(l_vectors))
     cosine = l_vectors[rows] @ vector
-    best = np.argsort(-cosine, kind="stable")[:depth]
+    order = np.argsort(-cosine, kind="stable")
+    best = order[:depth]
+    if len(best) == depth and len(set(keys[rows[best]])) < max(KS):
+        first = {}  # the best max(KS) compounds, each by its best spectrum, best first
+        for i in order:
+            first.setdefault(keys[rows[i]], int(i))
+            if len(first) == max(KS):
+                break
+        chosen = set(best.tolist())
+        best = np.concatenate([best, np.array([i for i in first.values() if i not in chosen], dtype=best.dtype)])
     rows, cosine = rows[best], cosine[best]
     spectral = dict(reranker.rerank([(int(r), 0.0) for r in rows], *query))
     return rows, cosine, np.array([spectral[int(r)] for r in rows])
