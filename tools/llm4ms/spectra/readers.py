@@ -171,24 +171,20 @@ def _msp_count_problems(filename: str) -> dict:
                         negative = negative or _NEGATIVE.search(get_peak_comment(text)[1])
             except Exception:
                 return {}  # a line matchms cannot read at all: its own error names the place
+            declared = str(params.get("num peaks", "")).strip()
             if negative:
                 reasons[position] = (f"negative number {negative.group(0).strip()!r} in its peak lines "
                                      "(matchms would read it without the sign)")
-                last = None  # not a record cut short, whatever its count
-                continue
-            declared = str(params.get("num peaks", "")).strip()
-            if not declared.isdigit():
+            elif not declared.isdigit():
                 reasons[position] = "no Num Peaks line" if not declared else f"Num Peaks {declared!r} is not a count"
             elif int(declared) != count:
                 reasons[position] = f"declares {declared} peaks (Num Peaks) but has {count}"
             elif not count:  # matchms skips such a record, which would read as a file cut short
                 reasons[position] = "no peaks"
-                last = None
-                continue
-            last = (position, declared, count)
+            last = (position, not negative and (not declared.isdigit() or count < int(declared)))
     # A last record with fewer peaks than declared, or cut before its Num Peaks, is a file cut short: an error
     # of its own (read_spectra), not one spectrum to set aside.
-    if last and not (last[1].isdigit() and last[2] > int(last[1])):
+    if last and last[1]:
         reasons.pop(last[0], None)
     return reasons
 
