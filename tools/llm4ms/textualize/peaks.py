@@ -13,7 +13,12 @@ def select_peaks(mz, intensities, top_n: int, threshold: float, decimals: int,
     ``weighting`` (a, b); the default (0, 1) keeps the strongest. Ties go to the lower m/z, which makes
     the choice and the order deterministic.
     """
-    values, relative = peaks_above(mz, intensities, threshold, decimals)
+    return kept_peaks(*peaks_above(mz, intensities, threshold, decimals), top_n, weighting)
+
+
+def kept_peaks(values: np.ndarray, relative: np.ndarray, top_n: int,
+               weighting: tuple[float, float] = (0.0, 1.0)) -> list[tuple[float, float]]:
+    """``select_peaks`` on the output of ``peaks_above``."""
     if not values.size:
         return []
     mz_power, intensity_power = weighting

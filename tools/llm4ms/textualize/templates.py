@@ -1,6 +1,6 @@
 """The templates. Each is a pure function of peaks (and precursor) to text."""
 
-from .peaks import format_mz, peaks_above, select_peaks
+from .peaks import format_mz, kept_peaks, peaks_above
 from .settings import ABOVE_THRESHOLD, AUTO, EI, MSMS, PAPER_EI, PEAK_CHOICES, STRONGEST, TextSettings
 
 PAPER_PREFIX = "Instruction: This is a mass spectra:  Key Peaks: "
@@ -46,15 +46,15 @@ def textualize(mz, intensities, precursor_mz: float | None, template: str, setti
 
 def text_with_params(mz, intensities, precursor_mz: float | None, template: str, params: dict):
     """``textualize`` with the template's parameters as recorded in a table's textualization identity."""
-    peaks = select_peaks(mz, intensities, params["top_n"], params["threshold"], params["decimals"],
-                         PEAK_CHOICES[params.get("peak_choice", STRONGEST)])
+    above, relative = peaks_above(mz, intensities, params["threshold"], params["decimals"])
+    peaks = kept_peaks(above, relative, params["top_n"], PEAK_CHOICES[params.get("peak_choice", STRONGEST)])
     if not peaks:
         return None, "no peak above the relative-intensity threshold"
     if template == EI:
         return ei_text(peaks), None
     if template == PAPER_EI:
         if params.get("highest") == ABOVE_THRESHOLD:
-            highest = float(peaks_above(mz, intensities, params["threshold"], params["decimals"])[0].max())
+            highest = float(above[-1])  # ascending m/z
         else:  # tables of an earlier llm4ms, whose identity names no rule: the highest kept peak
             highest = max(m for m, _ in peaks)
         return paper_ei_text(peaks, highest), None
