@@ -92,7 +92,8 @@ def mine(table: pa.Table, positive_tanimoto: float, negative_tanimoto: float, ha
         neighbours_of_compound[c] = [members[int(o)][0] for o in close]
     neighbours = [neighbours_of_compound.get(int(c), []) if c >= 0 else [] for c in compound_of]
 
-    vectors = _binned(table.column("mz").to_pylist(), table.column("intensities").to_pylist())
+    mz, intensities = table.column("mz").to_pylist(), table.column("intensities").to_pylist()
+    vectors = _binned(mz, intensities)
     precursor = np.array([p if p is not None else np.nan for p in table.column("precursor_mz").to_pylist()])
     negatives = []
     for start in range(0, table.num_rows, 1024):
@@ -103,6 +104,8 @@ def mine(table: pa.Table, positive_tanimoto: float, negative_tanimoto: float, ha
                                              negative_tanimoto, positive_tanimoto, hard_negatives))
         if progress is not None:
             progress.update(len(block))
+    above = above_mass_flags(smiles, inchis, mz, intensities,
+                             [t in EI_TEMPLATES for t in table.column("template").to_pylist()])
     columns = {
         "compound": pa.array(keys, pa.string()),
         "fingerprint": pa.array([prints[c].tobytes() if c >= 0 and prints[c] is not None else None
@@ -110,9 +113,7 @@ def mine(table: pa.Table, positive_tanimoto: float, negative_tanimoto: float, ha
         "positives": pa.array(positives, pa.list_(pa.int32())),
         "neighbours": pa.array(neighbours, pa.list_(pa.int32())),
         "hard_negatives": pa.array(negatives, pa.list_(pa.int32())),
-        ABOVE_MASS.name: pa.array(above_mass_flags(
-            smiles, inchis, table.column("mz").to_pylist(), table.column("intensities").to_pylist(),
-            [t in EI_TEMPLATES for t in table.column("template").to_pylist()]), ABOVE_MASS.type),
+        ABOVE_MASS.name: pa.array(above, ABOVE_MASS.type),
     }
     for name, values in columns.items():
         table = table.append_column(name, values)
@@ -122,7 +123,7 @@ def mine(table: pa.Table, positive_tanimoto: float, negative_tanimoto: float, ha
                "with_same_compound_positive": int(sum(bool(p) for p in positives)),
                "with_tanimoto_neighbour": int(sum(bool(n) for n in neighbours)),
                "with_hard_negative": int(sum(bool(n) for n in negatives)),
-               "ei_above_compound_mass": int(sum(bool(f) for f in columns[ABOVE_MASS.name].to_pylist()))}
+               "ei_above_compound_mass": sum(bool(f) for f in above)}
     return table, summary
 
 
