@@ -1,6 +1,5 @@
 import json
 import time
-from pathlib import Path
 
 import click
 
@@ -85,7 +84,7 @@ def train_command(spectra, output, stage, loss, model, init_adapter, new_text, l
 
     Chain stages with --init-adapter; llm4ms embed --adapter OUTPUT uses the result.
     """
-    from ..steps.train import train_adapter
+    from ..steps.train import checkpoint_of, train_adapter
     from ..streams import check_paths
 
     check_paths([spectra], {"--save-examples": save_examples})
@@ -101,7 +100,7 @@ def train_command(spectra, output, stage, loss, model, init_adapter, new_text, l
                              negative_tanimoto=negative_tanimoto, seed=seed, checkpoint_every=checkpoint_every,
                              max_minutes=max_minutes, max_rank=max_rank)
     start = time.perf_counter()
-    checkpoint = Path(output).with_name(Path(output).name + ".checkpoint")
+    checkpoint = checkpoint_of(output)
     if resume and not (checkpoint / STATE).exists():
         report("train", f"--resume: no checkpoint in {checkpoint}; training from step 0")
     try:
@@ -128,4 +127,4 @@ def train_command(spectra, output, stage, loss, model, init_adapter, new_text, l
                     f"loss {result['final_loss_mean_last_50']} (mean of the last 50), adapter in {output}")
     if result["stopped_by_time_budget"]:
         report("train", f"stopped by --max-minutes {max_minutes} before step {steps}; "
-                        f"--resume continues it: {json.dumps(str(output) + '.checkpoint')}")
+                        f"--resume continues it: {json.dumps(str(checkpoint))}")

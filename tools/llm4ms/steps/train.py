@@ -51,6 +51,12 @@ def load_training_set(source: str, settings: TrainSettings, save_examples: str |
     return table, provenance, summary, digest
 
 
+def checkpoint_of(output: str) -> Path:
+    """The checkpoint folder of adapter folder ``output``: OUTPUT.checkpoint beside it."""
+    target = Path(output)
+    return target.with_name(target.name + ".checkpoint")
+
+
 def _check_output(output: Path) -> None:
     if str(output) == STDIO:
         raise InputError("-o -: train writes an adapter folder, which cannot go to stdout",
@@ -132,7 +138,7 @@ def train_adapter(source: str, output: str, settings: TrainSettings, model: str,
                          "contrasts compounds and needs two or more",
                          hint="train on a library of many compounds, or use --stage mntp or simcse")
     encoder = TrainableEncoder(resolved, settings, init_adapter, device, dtype)
-    checkpoint = target.with_name(target.name + ".checkpoint")
+    checkpoint = checkpoint_of(output)
     # What a checkpoint must have been made from to be resumed, besides the settings.
     identity = {"model": resolved.fingerprint, "training_set_sha256": digest,
                 "init_adapter": resolve_adapter(init_adapter)["fingerprint"] if init_adapter else None}
