@@ -117,7 +117,8 @@ def train(encoder, examples, settings: TrainSettings, checkpoint: Path, resume: 
     made_from = {"settings": _resumable(settings), **(identity or {})}
     if resume and state_file.exists():
         state = torch.load(state_file, map_location=encoder.device, weights_only=False)
-        _check_same_run(state.get("made_from", {"settings": state["settings"]}), made_from)
+        # a checkpoint of an earlier llm4ms records its settings alone
+        _check_same_run(state.get("made_from", {"settings": state.get("settings")}), made_from)
         set_peft_model_state_dict(encoder.network, state["adapter"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -272,8 +273,7 @@ def _save_state(path: Path, encoder, optimizer, scheduler, plan, step, history, 
     tmp = path.with_suffix(".tmp")
     torch.save({"adapter": state_dict(encoder.network), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "planned": plan.planned, "step": step, "history": history,
-                "seconds": seconds, "random": _random_state(), "made_from": made_from,
-                "settings": made_from["settings"]}, tmp)
+                "seconds": seconds, "random": _random_state(), "made_from": made_from}, tmp)
     tmp.replace(path)
 
 
