@@ -1,5 +1,6 @@
 """mzML through pymzml, which (unlike matchms's importer) shows every scan, so none is skipped unseen."""
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -7,14 +8,23 @@ from matchms import Spectrum
 
 from ..errors import InputError
 from .record import Rejected, SourcedSpectrum
+from .text_files import GZIP
 
 _POSITIVE, _NEGATIVE = "MS:1000130", "MS:1000129"
 _TITLE = "MS:1000796"
+
+# pymzml logs its own three lines about a truncated file's index before the error that says where it broke.
+logging.getLogger("pymzml").setLevel(logging.ERROR)
 
 
 def read_mzml(path: Path, name: str):
     import pymzml
 
+    with open(path, "rb") as handle:
+        if handle.read(len(GZIP)) == GZIP and not path.name.lower().endswith(".gz"):
+            # pymzml takes a file for gzip by its name alone, and reads this one as broken XML
+            raise InputError(f"{name}: gzip-compressed mzML under a name without .gz",
+                             hint="name it .mzML.gz, or decompress it first")
     position = 0
     try:
         reader = pymzml.run.Reader(str(path), build_index_from_scratch=True)
@@ -37,9 +47,9 @@ def read_mzml(path: Path, name: str):
 
 
 def _to_sourced(scan, name: str, position: int, native_id: str) -> SourcedSpectrum:
-    peaks = scan.peaks("centroided")
-    mz = np.asarray(peaks[:, 0] if len(peaks) else [], dtype=float)
-    intensities = np.asarray(peaks[:, 1] if len(peaks) else [], dtype=float)
+    peaks = _as_written(scan.peaks("centroided"))
+    mz = peaks[:, 0] if len(peaks) else np.zeros(0)
+    intensities = peaks[:, 1] if len(peaks) else np.zeros(0)
     order = np.argsort(mz, kind="stable")
     metadata = {"spectrum_id": native_id, "ms_level": 2, "scan_number": scan.ID}
     precursors = scan.selected_precursors or []
@@ -56,3 +66,12 @@ def _to_sourced(scan, name: str, position: int, native_id: str) -> SourcedSpectr
         metadata["title"] = str(title)
     spectrum = Spectrum(mz=mz[order], intensities=intensities[order], metadata=metadata)
     return SourcedSpectrum(spectrum, name, position, native_id=native_id)
+
+
+def _as_written(values) -> np.ndarray:
+    """float64 of the decimals a 32-bit array's numbers stand for: 150.05 kept in 32 bits reads 150.0500031,
+    which a text rounds to 150.1, where the same peak from an MGF, an MSP or a 64-bit mzML gives 150.0."""
+    values = np.asarray(values)
+    if values.dtype == np.float32:
+        return values.astype(str).astype(float)  # numpy writes the shortest decimal that reads back the same
+    return values.astype(float)

@@ -4,26 +4,25 @@ Readers never drop a spectrum: each yields a SourcedSpectrum or a Rejected with 
 cannot be parsed at all raises InputError naming the file and the spectrum where parsing stopped.
 """
 
-import contextlib
 import json
 import logging
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from matchms import Spectrum
-from matchms.importing import load_from_mgf, load_from_msp
+from matchms.importing import load_from_mgf
 
 from ..errors import InputError
+from . import msp
 from .record import Rejected, SourcedSpectrum
+from .text_files import first_not_utf8, plain_text, refuse_gzip
 
 _SUFFIXES = {".mgf": "mgf", ".msp": "msp", ".mzml": "mzml", ".json": "json", ".parquet": "parquet"}
 
-# How each text format starts a record; matchms's MSP reader silently drops a record cut off at the end of
-# the file, so records are counted independently and a shortfall is an error.
-_RECORD_START = {"msp": re.compile(rb"^\s*name\s*:", re.I | re.M), "mgf": re.compile(rb"^\s*BEGIN IONS", re.M)}
+# How an MGF record starts, as pyteomics reads it (after plain_text); records are counted independently of
+# the reader, so a file cut short is an error and not a shorter output.
+_MGF_START = re.compile(rb"^\s*BEGIN IONS")
 
 # matchms warns once per spectrum about missing metadata it does not need here (EI has no precursor).
 logging.getLogger("matchms").setLevel(logging.ERROR)
@@ -34,11 +33,13 @@ def detect_format(path: Path, name: str) -> str:
     suffix = _SUFFIXES.get(path.suffix.lower())
     if suffix:
         return suffix
+    if [part.lower() for part in path.suffixes[-2:]] == [".mzml", ".gz"]:
+        return "mzml"  # pymzml reads a gzip-compressed mzML by that name
     with open(path, "rb") as handle:
         head = handle.read(4096)
     if head.startswith(b"PAR1"):
         return "parquet"
-    _refuse_gzip(head, name)
+    refuse_gzip(head, name)
     text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
     if "BEGIN IONS" in text:
         return "mgf"
@@ -46,7 +47,7 @@ def detect_format(path: Path, name: str) -> str:
         return "mzml"
     if text[:1] in "[{":
         return "json"
-    if any(line.split(":", 1)[0].strip().lower() in ("name", "db#", "num peaks")
+    if any(line.split(":", 1)[0].strip().lower() in ("name", "compound_name", "db#", "num peaks")
            for line in text.splitlines()[:50] if ":" in line):
         return "msp"
     raise InputError(f"{name}: cannot tell the spectra format (not MGF, MSP, mzML, matchms JSON or llm4ms Parquet)",
@@ -62,36 +63,8 @@ def read_spectra(path: Path, name: str, fmt: str):
     if fmt == "parquet":
         yield from _read_parquet(path, name)
         return
-    with _plain_text(path, name) as readable:
+    with plain_text(path, name, fmt) as readable:
         yield from _read_text_format(readable, name, fmt)
-
-
-_BOM = b"\xef\xbb\xbf"
-_GZIP = b"\x1f\x8b"
-
-
-def _refuse_gzip(head: bytes, name: str) -> None:
-    if head.startswith(_GZIP):
-        raise InputError(f"{name}: gzip-compressed; llm4ms reads uncompressed spectra files",
-                         hint=f"decompress it first, or stream it: zcat {name} | llm4ms textualize - ...")
-
-
-@contextlib.contextmanager
-def _plain_text(path: Path, name: str):
-    """The file as the matchms readers can take it: refused if gzip-compressed, else the file itself or a
-    copy without its UTF-8 byte-order mark (Windows editors write one: pyteomics reads ``\\ufeffBEGIN IONS``
-    as no record start and skipped the first spectrum without a word)."""
-    with open(path, "rb") as handle:
-        head = handle.read(len(_BOM))
-        _refuse_gzip(head, name)
-        if head != _BOM:
-            yield path
-            return
-        with tempfile.TemporaryDirectory(prefix="llm4ms-bom-") as folder:
-            copy = Path(folder) / path.name
-            with open(copy, "wb") as out:
-                shutil.copyfileobj(handle, out, 1 << 20)
-            yield copy
 
 
 def _json_records(filename: str):
@@ -107,90 +80,8 @@ def _json_records(filename: str):
         yield as_spectrum(record) if isinstance(record, dict) else None
 
 
-def _msp_records(filename: str):
-    """matchms's MSP reader, with the records whose peak lines disagree with their Num Peaks set aside (as
-    their reason): matchms ends a record when it has read Num Peaks peaks, so one wrong count ran into the
-    next record and failed the whole file with a message about another spectrum. The count uses matchms's
-    own line parsers, so what passes here is read exactly as matchms reads it."""
-    reasons = _msp_count_problems(filename)
-    if not reasons:
-        yield from load_from_msp(filename)
-        return
-    with tempfile.TemporaryDirectory(prefix="llm4ms-msp-") as folder:
-        kept = Path(folder) / "kept.msp"
-        with open(filename, "rb") as source, open(kept, "wb") as out:
-            for position, lines in _msp_record_lines(source):
-                if position not in reasons:
-                    out.writelines(lines)
-        spectra = load_from_msp(str(kept))
-        for position in range(max(reasons) + 1):
-            spectrum = reasons.get(position) or next(spectra, None)
-            if spectrum is None:
-                return  # matchms read fewer records than were kept: read_spectra's count names the file as cut
-            yield spectrum
-        yield from spectra
-
-
-_NEGATIVE = re.compile(r"(?<![\w.])-\s*\d[\d.]*(?:[eE][-+]?\d+)?")  # "-1", "-1.5e-2"; not an exponent's sign
-
-
-def _msp_record_lines(handle):
-    """(record position, its lines) in file order; lines before the first record go with the first."""
-    position, lines, started = 0, [], False
-    for line in handle:
-        if _RECORD_START["msp"].match(line):
-            if started:
-                yield position, lines
-                position, lines = position + 1, []
-            started = True
-        lines.append(line)
-    if lines:
-        yield position, lines
-
-
-def _msp_count_problems(filename: str) -> dict:
-    """Record position → why it is set aside: a Num Peaks its peak lines disagree with, no peaks (as the MGF
-    reader's cleaning says), or a negative number among its peaks, which matchms reads without its sign
-    (``50 -1`` becomes a peak of intensity 1; the MGF reader keeps the sign and cleaning rejects it)."""
-    from matchms.importing.load_from_msp import (_parse_line_with_peaks, contains_metadata, get_peak_comment,
-                                                 parse_metadata)
-
-    reasons, last = {}, None
-    with open(filename, "rb") as handle:
-        for position, lines in _msp_record_lines(handle):
-            params, count, negative = {}, 0, None
-            try:
-                for line in lines:
-                    text = line.decode("utf-8", errors="ignore").rstrip()
-                    if not text:
-                        continue
-                    if contains_metadata(text):
-                        parse_metadata(text, params)
-                    else:
-                        count += len(_parse_line_with_peaks(text)[0])
-                        negative = negative or _NEGATIVE.search(get_peak_comment(text)[1])
-            except Exception:
-                return {}  # a line matchms cannot read at all: its own error names the place
-            declared = str(params.get("num peaks", "")).strip()
-            if negative:
-                reasons[position] = (f"negative number {negative.group(0).strip()!r} in its peak lines "
-                                     "(matchms would read it without the sign)")
-            elif not declared.isdigit():
-                reasons[position] = "no Num Peaks line" if not declared else f"Num Peaks {declared!r} is not a count"
-            elif int(declared) != count:
-                reasons[position] = f"declares {declared} peaks (Num Peaks) but has {count}"
-            elif not count:  # matchms skips such a record, which would read as a file cut short
-                reasons[position] = "no peaks"
-            last = (position, not negative and (not declared.isdigit() or count < int(declared)))
-    # A last record with fewer peaks than declared, or cut before its Num Peaks, is a file cut short: an error
-    # of its own (read_spectra), not one spectrum to set aside.
-    if last and last[1]:
-        reasons.pop(last[0], None)
-    return reasons
-
-
 def _read_text_format(path: Path, name: str, fmt: str):
-    loader = {"mgf": load_from_mgf, "msp": _msp_records, "json": _json_records}[fmt]
+    loader = {"mgf": load_from_mgf, "msp": lambda filename: msp.read_msp(filename, name), "json": _json_records}[fmt]
     position = 0
     try:
         for spectrum in loader(str(path)):
@@ -202,18 +93,20 @@ def _read_text_format(path: Path, name: str, fmt: str):
             else:
                 yield SourcedSpectrum(spectrum, name, position)
             position += 1
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{name}: spectrum {position + 1}: not a text file "
-                         f"({exc.reason} at byte {exc.start})") from exc
+    except InputError:
+        raise
+    except UnicodeDecodeError as exc:  # pyteomics reads ahead: the spectra read so far do not say where
+        raise first_not_utf8(path, name, _MGF_START if fmt == "mgf" else None) or InputError(
+            f"{name}: not UTF-8 text ({exc.reason})") from exc
     except Exception as exc:  # matchms/pyteomics raise many kinds; all mean the file cannot be read on
-        if fmt == "mgf" and _count_records(path, fmt) == position + 1 and not _ends_with(path, b"END IONS"):
+        if fmt == "mgf" and _count_records(path, name, fmt) == position + 1 and not _ends_with(path, b"END IONS"):
             raise InputError(f"{name}: spectrum {position + 1}: incomplete record (no END IONS before the end of "
                              "the file); is the file truncated?") from exc
         raise InputError(f"{name}: spectrum {position + 1}: cannot parse {fmt.upper()} "
                          f"({type(exc).__name__}: {exc})") from exc
     if position == 0:
         raise InputError(f"{name}: no spectra found in this {fmt.upper()} file")
-    expected = _count_records(path, fmt)
+    expected = _count_records(path, name, fmt)
     if expected is not None and expected > position:
         raise InputError(f"{name}: spectrum {position + 1}: incomplete record ({expected} records start in the file, "
                          f"{position} could be read); is the file truncated?")
@@ -227,15 +120,13 @@ def _ends_with(path: Path, marker: bytes) -> bool:
     return tail.endswith(marker)
 
 
-def _count_records(path: Path, fmt: str) -> int | None:
-    pattern = _RECORD_START.get(fmt)
-    if pattern is None:
+def _count_records(path: Path, name: str, fmt: str) -> int | None:
+    if fmt == "msp":
+        return msp.count_records(path, name)
+    if fmt != "mgf":
         return None
-    count = 0
     with open(path, "rb") as handle:
-        for line in handle:
-            count += bool(pattern.match(line))
-    return count
+        return sum(1 for line in handle if _MGF_START.match(line))
 
 
 def _read_parquet(path: Path, name: str):
