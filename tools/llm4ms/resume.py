@@ -11,6 +11,7 @@ output is then byte-identical to one from an uninterrupted run.
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -30,7 +31,10 @@ def resume_folder(output: str) -> Path | None:
     if output == STDIO:
         return None
     target = Path(output)
-    return target.with_name(f".{target.name}.llm4ms-resume")
+    folder = f".{target.name}.llm4ms-resume"
+    if len(os.fsencode(folder)) > 255:  # NAME_MAX: an output name near it leaves no room for ours
+        folder = f".{hashlib.sha256(os.fsencode(target.name)).hexdigest()[:24]}.llm4ms-resume"
+    return target.with_name(folder)
 
 
 class ChunkStore:

@@ -1,8 +1,10 @@
 """Paths, stdin/stdout and atomic writes: no reader sees a half-written output, whatever fails."""
 
 import contextlib
+import errno
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -18,25 +20,49 @@ def input_path(path: str, stack: contextlib.ExitStack, suffix: str = "") -> Path
     Spooling lets every reader seek (Parquet footers, mzML indexes) and keeps memory flat.
     """
     if path == STDIO:
-        handle = tempfile.NamedTemporaryFile(prefix="llm4ms-stdin-", suffix=suffix, delete=False)
-        stack.callback(os.unlink, handle.name)
-        with handle:
-            shutil.copyfileobj(sys.stdin.buffer, handle, 1 << 20)
-        if os.path.getsize(handle.name) == 0:
-            raise InputError("<stdin>: empty input (nothing was piped in, or the step before wrote nothing)")
-        return Path(handle.name)
+        if sys.stdin is None:
+            raise InputError("<stdin>: closed; nothing can be read from it", hint="pipe the input in, or name a file")
+        return _spooled(sys.stdin.buffer, "<stdin>", stack, suffix)
     p = Path(path)
+    shown = display_name(path)
     if not p.exists():
-        raise InputError(f"{path}: no such file")
+        raise InputError(f"{shown}: no such file")
     if p.is_dir():
-        raise InputError(f"{path}: is a folder, not a file")
+        raise InputError(f"{shown}: is a folder, not a file")
     if not os.access(p, os.R_OK):
-        raise InputError(f"{path}: not readable (permissions)")
+        raise InputError(f"{shown}: not readable (permissions)")
+    if not stat.S_ISREG(p.stat().st_mode):
+        # a FIFO, <(process substitution) or /dev/stdin: the readers open a file more than once and seek in it,
+        # which lost spectra without a word on a pipe
+        with open(p, "rb") as handle:
+            return _spooled(handle, shown, stack, suffix or "".join(p.suffixes[-2:]))
+    if shown != str(path):
+        # a name that is not UTF-8: pyarrow and pymzml take str paths they must encode; a link of a clean name
+        # reaches the same file
+        folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="llm4ms-name-"))
+        link = Path(folder) / ("input" + "".join(s for s in p.suffixes[-2:] if s.isascii()))
+        link.symlink_to(p.resolve())
+        return link
     return p
 
 
+def _spooled(source, shown: str, stack: contextlib.ExitStack, suffix: str) -> Path:
+    """Spooling lets every reader seek (Parquet footers, mzML indexes) and keeps memory flat."""
+    handle = tempfile.NamedTemporaryFile(prefix="llm4ms-stdin-", suffix=suffix, delete=False)
+    stack.callback(os.unlink, handle.name)
+    with handle:
+        shutil.copyfileobj(source, handle, 1 << 20)
+    if os.path.getsize(handle.name) == 0:
+        raise InputError(f"{shown}: empty input (nothing was piped in, or the step before wrote nothing)")
+    return Path(handle.name)
+
+
 def display_name(path: str) -> str:
-    return "<stdin>" if path == STDIO else str(path)
+    """The name messages and provenance give a path: bytes of a name that are not UTF-8 (a Latin-1 file
+    system) as \\x escapes, since a table, a TSV or a terminal cannot take them as they are."""
+    if path == STDIO:
+        return "<stdin>"
+    return os.fsencode(path).decode("utf-8", errors="backslashreplace")
 
 
 def output_folder(path: str) -> Path | None:
@@ -49,32 +75,59 @@ def output_folder(path: str) -> Path | None:
     return directory
 
 
+# Errors that say the output cannot be written, whichever library was writing it when they came.
+_CANNOT_WRITE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.ENAMETOOLONG}
+
+
 @contextlib.contextmanager
 def atomic_output(path: str, suffix: str = ""):
     """Yield a temporary path; on success it becomes ``path`` (or is copied to stdout for ``-``).
 
-    The temporary file lives beside the target so the final rename is atomic on one filesystem.
+    The temporary file lives beside the target so the final rename is atomic on one filesystem. A target
+    that is a link is followed (the link stays, what it points to is replaced); one that is no regular file
+    (/dev/null, a FIFO a reader waits on) is written into, as stdout is, never replaced.
     """
-    directory = output_folder(path)
-    fd, tmp = tempfile.mkstemp(prefix=".llm4ms-", suffix=suffix + ".part", dir=directory)
+    output_folder(path)
+    if path == STDIO and sys.stdout is None:
+        raise InputError("stdout is closed; nothing can be written to it", hint="give -o a file name")
+    # os.stat follows links as the kernel does (/proc/self/fd/1 is a pipe); realpath could not resolve that one
+    streamed = path == STDIO or (os.path.exists(path) and not os.path.isfile(path))
+    target = None if path == STDIO else Path(path) if streamed else Path(os.path.realpath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".llm4ms-", suffix=suffix + ".part", dir=None if streamed else target.parent)
+    except OSError as exc:  # a read-only folder, or a link to a folder that does not exist
+        raise InputError(f"{shown_output(path)}: cannot be written ({exc.strerror} in {target.parent})",
+                         hint="choose another output") from exc
     os.close(fd)
+    written = False
     try:
         yield Path(tmp)
-        if path == STDIO:
-            with open(tmp, "rb") as src:
-                shutil.copyfileobj(src, sys.stdout.buffer, 1 << 20)
-            sys.stdout.buffer.flush()
+        written = True
+        if streamed:
+            with open(tmp, "rb") as src, (contextlib.nullcontext(sys.stdout.buffer) if target is None
+                                          else open(target, "wb")) as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+                out.flush()
             os.unlink(tmp)
         else:
             # mkstemp makes 0600 files; outputs get the permissions any new file would (shared cluster folders).
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)
-            os.replace(tmp, path)
-    except BaseException:
+            os.replace(tmp, target)
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError) and (
+                exc.errno in _CANNOT_WRITE or (written and exc.errno)):
+            raise InputError(f"{shown_output(path)}: cannot be written ({os.strerror(exc.errno)})",
+                             hint="free space or choose another folder" if exc.errno in (errno.ENOSPC, errno.EDQUOT)
+                             else "choose another output") from exc
         raise
+
+
+def shown_output(path: str) -> str:
+    return "stdout" if path == STDIO else display_name(path)
 
 
 def check_paths(inputs, outputs: dict) -> None:

@@ -25,6 +25,7 @@ EMBEDDINGS = "llm4ms.embeddings"
 HITS = "llm4ms.hits"
 REJECTED = "llm4ms.rejected"  # textualize --rejected
 PER_QUERY = "llm4ms.per-query"  # score -o
+RECALL_PLOT = "llm4ms.recall-plot"  # score --plot, in the PNG's "llm4ms" text chunk
 TSV_PREFIX = "# llm4ms "  # the first line of a TSV output: its provenance as JSON
 
 SPECTRA_FIELDS = [

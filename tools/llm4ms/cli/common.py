@@ -1,5 +1,6 @@
 """What every command shares: error mapping to one stderr line and an exit code, progress bars, logs."""
 
+import contextlib
 import functools
 import os
 import signal
@@ -9,14 +10,11 @@ import threading
 import click
 
 from ..errors import Llm4msError
+from ..streams import shown_output as shown  # noqa: F401 (the commands' name for it)
 
 
 def report(command: str, message: str) -> None:
     click.echo(f"llm4ms {command}: {message}", err=True)
-
-
-def shown(path: str) -> str:
-    return "stdout" if path == "-" else path
 
 
 class Terminated(BaseException):
@@ -61,13 +59,16 @@ def handles_errors(command: str):
                 if isinstance(exc, Terminated):
                     report(command, f"stopped by {signal.Signals(exc.signum).name}; no output was written{note}")
                     sys.exit(128 + exc.signum)
+                if isinstance(exc, BrokenPipeError):
+                    _quiet_stdout()  # the reader (`| head`) has all it wants: end as a pipe's writer does
+                    sys.exit(128 + signal.SIGPIPE)
                 if isinstance(exc, MemoryError):
                     report(command, "error [E_MEMORY]: out of memory (hint: lower --batch-size)")
                     sys.exit(1)
                 if not isinstance(exc, Exception) or os.environ.get("LLM4MS_DEBUG"):
                     raise  # SystemExit from click; a bug's traceback with LLM4MS_DEBUG=1
-                report(command, f"error [E_INTERNAL]: {type(exc).__name__}: {exc} "
-                                "(hint: rerun with LLM4MS_DEBUG=1 and report the traceback)")
+                report(command, " ".join(f"error [E_INTERNAL]: {type(exc).__name__}: {exc} "
+                                         "(hint: rerun with LLM4MS_DEBUG=1 and report the traceback)".split()))
                 sys.exit(1)
             finally:
                 _OPEN_BARS.clear()
@@ -77,6 +78,13 @@ def handles_errors(command: str):
         return run
 
     return wrap
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's own flush at exit does not fail on the closed pipe again."""
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 _OPEN_BARS = []  # progress bars of the running command
@@ -91,8 +99,9 @@ def progress_factory(quiet: bool, unit: str, desc: str):
     def make(total):
         from tqdm import tqdm
 
-        bar = tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, disable=quiet, mininterval=0.5,
-                   dynamic_ncols=True)
+        # a job started with stderr closed (2>&-) has no sys.stderr: no bar, rather than a failed command
+        bar = tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, disable=quiet or sys.stderr is None,
+                   mininterval=0.5, dynamic_ncols=True)
         _OPEN_BARS.append(bar)
         return bar
 

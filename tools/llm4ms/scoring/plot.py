@@ -1,8 +1,10 @@
 """Recall@k curves as PNG (matplotlib's Agg backend: no display needed)."""
 
 
-def plot_recall(curves: dict, path, title: str = "Recall@k over distinct compounds") -> None:
-    """``curves``: label → {k: recall}."""
+def plot_recall(curves: dict, path, title: str = "Recall@k over distinct compounds", provenance=None) -> None:
+    """``curves``: label → {k: recall}; ``provenance`` goes into the PNG as a text chunk named llm4ms."""
+    import json
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -19,5 +21,9 @@ def plot_recall(curves: dict, path, title: str = "Recall@k over distinct compoun
     axes.set_title(title)
     axes.legend(loc="lower right")
     figure.tight_layout()
-    figure.savefig(path, format="png", metadata={"Software": None})
+    # no Software chunk (matplotlib's version): the same figures give the same bytes
+    metadata = {"Software": None}
+    if provenance is not None:
+        metadata["llm4ms"] = json.dumps(provenance, sort_keys=True)
+    figure.savefig(path, format="png", metadata=metadata)
     plt.close(figure)

@@ -1,6 +1,7 @@
 """mzML through pymzml, which (unlike matchms's importer) shows every scan, so none is skipped unseen."""
 
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,14 +19,16 @@ logging.getLogger("pymzml").setLevel(logging.ERROR)
 
 
 def read_mzml(path: Path, name: str):
-    import pymzml
+    with warnings.catch_warnings():  # that it falls back to its slower numpress decoder (python -W error)
+        warnings.simplefilter("ignore", ImportWarning)
+        import pymzml
 
     with open(path, "rb") as handle:
         if handle.read(len(GZIP)) == GZIP and not path.name.lower().endswith(".gz"):
             # pymzml takes a file for gzip by its name alone, and reads this one as broken XML
             raise InputError(f"{name}: gzip-compressed mzML under a name without .gz",
                              hint="name it .mzML.gz, or decompress it first")
-    position = 0
+    position, reader = 0, None
     try:
         reader = pymzml.run.Reader(str(path), build_index_from_scratch=True)
         for scan in reader:
@@ -42,6 +45,9 @@ def read_mzml(path: Path, name: str):
         raise
     except Exception as exc:  # pymzml raises bare Exceptions and XML errors alike on a broken file
         raise InputError(f"{name}: scan {position + 1}: cannot parse mzML ({type(exc).__name__}: {exc})") from exc
+    finally:
+        if reader is not None:
+            reader.close()  # pymzml leaves its file open otherwise (a ResourceWarning)
     if position == 0:
         raise InputError(f"{name}: no scans found in this mzML file")
 

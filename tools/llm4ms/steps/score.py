@@ -112,11 +112,14 @@ def score_files(hits_source: str, truth_source: str, ks=DEFAULT_KS, per_query: s
               "search": hits_provenance and hits_provenance["history"][-1],
               "model": hits_provenance and hits_provenance.get("model"),
               "textualization": hits_provenance and hits_provenance.get("textualization")}
-    if per_query:
-        step = tables.step_record("score", {"ks": list(ks)}, [hits_source, truth_source])
+    step = tables.step_record("score", {"ks": list(ks)}, [hits_source, truth_source])
+
+    def provenance_of(kind):
         history = (hits_provenance or {}).get("history", [])
-        provenance = tables.new_provenance(tables.PER_QUERY, step, result["textualization"], result["model"],
-                                           history)
+        return tables.new_provenance(kind, step, result["textualization"], result["model"], history)
+
+    if per_query:
+        provenance = provenance_of(tables.PER_QUERY)
         with atomic_output(per_query, ".tsv") as tmp, open(tmp, "w", encoding="utf-8") as handle:
             columns = list(records[0]) if records else ["query_id"]
             handle.write(tables.provenance_line(provenance))
@@ -131,5 +134,5 @@ def score_files(hits_source: str, truth_source: str, ks=DEFAULT_KS, per_query: s
         curve = recall_at_k(ranks.values(), curve_ks)
         with atomic_output(plot, ".png") as tmp:
             plot_recall({(result["model"] or {}).get("name", "llm4ms"): {k: curve[f"recall@{k}"] for k in curve_ks}},
-                        tmp)
+                        tmp, provenance=provenance_of(tables.RECALL_PLOT))
     return result
