@@ -47,7 +47,7 @@ def input_path(path: str, stack: contextlib.ExitStack, suffix: str = "") -> Path
 
 
 def _spooled(source, shown: str, stack: contextlib.ExitStack, suffix: str) -> Path:
-    """Spooling lets every reader seek (Parquet footers, mzML indexes) and keeps memory flat."""
+    """``source`` copied into a temporary file that ``stack`` removes."""
     handle = tempfile.NamedTemporaryFile(prefix="llm4ms-stdin-", suffix=suffix, delete=False)
     stack.callback(os.unlink, handle.name)
     with handle:
