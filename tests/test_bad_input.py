@@ -47,7 +47,8 @@ def test_missing_file(cli, tmp_path):
 def test_binary_garbage(cli, tmp_path):
     path = tmp_path / "garbage.mgf"
     path.write_bytes(bytes(range(256)) * 8)
-    fails(cli("textualize", "-q", path, "-o", tmp_path / "out.parquet"), 3, "garbage.mgf", "spectrum 1")
+    fails(cli("textualize", "-q", path, "-o", tmp_path / "out.parquet"), 3,
+          "garbage.mgf: spectrum 1, line 2: not a text file (NUL bytes)")  # line 1, bytes 0-10, is valid UTF-8
     nothing_written(tmp_path, "out.parquet")
 
 

@@ -71,6 +71,9 @@ def _normal(line: bytes, fmt: str) -> bytes:
 
 def not_utf8(name: str, record: int | None, line_number: int, line: bytes, exc: UnicodeDecodeError) -> InputError:
     where = f"spectrum {record}, line {line_number}" if record else f"line {line_number}"
+    if b"\x00" in line:  # no text encoding has NUL bytes: a binary file (a vendor .raw, a zip) by a text name
+        return InputError(f"{name}: {where}: not a text file (NUL bytes)",
+                          hint="textualize reads MGF, MSP, mzML, matchms JSON and llm4ms Parquet")
     return InputError(f"{name}: {where}: not UTF-8 text "
                       f"(byte 0x{line[exc.start]:02X} at column {exc.start + 1})",
                       hint="convert it to UTF-8 first, e.g. iconv -f windows-1252 -t utf-8 (Windows exports are "
