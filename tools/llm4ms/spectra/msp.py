@@ -68,40 +68,46 @@ def records(path: Path, name: str):
         yield current
 
 
-def count_records(path: Path, name: str) -> int:
-    return sum(1 for _ in records(path, name))
+class MspSpectra:
+    """matchms's spectra of the file, with a reason (a str) in place of each record set aside, in file order.
+    Once iterated, ``records`` is how many records start in the file: the caller's check for a file cut short
+    (matchms drops a last record cut inside its peaks) needs it, and a pass of its own would split the file
+    once more."""
+
+    def __init__(self, filename: str, name: str):
+        self.filename, self.name, self.records = filename, name, None
+
+    def __iter__(self):
+        reasons, self.records = _problems(Path(self.filename), self.name)
+        if not reasons:
+            yield from load_from_msp(self.filename)
+            return
+        with tempfile.TemporaryDirectory(prefix="llm4ms-msp-") as folder:
+            kept = Path(folder) / "kept.msp"
+            with open(kept, "wb") as out:
+                for record in records(Path(self.filename), self.name):
+                    if record.position not in reasons:
+                        out.writelines(record.lines)
+                        out.write(b"\n")  # a record's last line may lack its end; matchms needs lines apart
+            spectra = load_from_msp(str(kept))
+            for position in range(max(reasons) + 1):
+                spectrum = reasons.get(position) or next(spectra, None)
+                if spectrum is None:
+                    return  # matchms read fewer records than were kept: the caller's count names the file as cut
+                yield spectrum
+            yield from spectra
 
 
-def read_msp(filename: str, name: str):
-    """matchms's spectra, with a reason (a str) in place of each record set aside, in file order."""
-    reasons = _problems(Path(filename), name)
-    if not reasons:
-        yield from load_from_msp(filename)
-        return
-    with tempfile.TemporaryDirectory(prefix="llm4ms-msp-") as folder:
-        kept = Path(folder) / "kept.msp"
-        with open(kept, "wb") as out:
-            for record in records(Path(filename), name):
-                if record.position not in reasons:
-                    out.writelines(record.lines)
-                    out.write(b"\n")  # a record's last line may lack its end; matchms needs lines apart
-        spectra = load_from_msp(str(kept))
-        for position in range(max(reasons) + 1):
-            spectrum = reasons.get(position) or next(spectra, None)
-            if spectrum is None:
-                return  # matchms read fewer records than were kept: the caller's count names the file as cut
-            yield spectrum
-        yield from spectra
-
-
-def _problems(path: Path, name: str) -> dict:
-    """Record position → why it is set aside: a Num Peaks its peak lines disagree with, no peaks (as the MGF
-    reader's cleaning says), or a negative number among its peaks, which matchms reads without its sign
-    (``50 -1`` becomes a peak of intensity 1; the MGF reader keeps the sign and cleaning rejects it). The
-    peaks are counted with matchms's own line parsers, so what passes here is read exactly as matchms reads
-    it; a line those parsers cannot take is an error naming it."""
-    reasons, last = {}, None
+def _problems(path: Path, name: str) -> tuple[dict, int]:
+    """Record position → why it is set aside, and how many records the file holds. A record is set aside for
+    a Num Peaks its peak lines disagree with, no peaks (as the MGF reader's cleaning says), or a negative
+    number among its peaks, which matchms reads without its sign (``50 -1`` becomes a peak of intensity 1;
+    the MGF reader keeps the sign and cleaning rejects it). The peaks are counted with matchms's own line
+    parsers, so what passes here is read exactly as matchms reads it; a line those parsers cannot take is an
+    error naming it."""
+    reasons, last, total = {}, None, 0
     for record in records(path, name):
+        total += 1
         params, count, negative, noted = {}, 0, None, None
         for offset, text in enumerate(record.texts):
             stripped = text.strip()
@@ -142,4 +148,4 @@ def _problems(path: Path, name: str) -> dict:
     # of its own (the caller's count), not one spectrum to set aside.
     if last and last[1]:
         reasons.pop(last[0], None)
-    return reasons
+    return reasons, total

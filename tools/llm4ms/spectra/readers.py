@@ -81,10 +81,13 @@ def _json_records(filename: str):
 
 
 def _read_text_format(path: Path, name: str, fmt: str):
-    loader = {"mgf": load_from_mgf, "msp": lambda filename: msp.read_msp(filename, name), "json": _json_records}[fmt]
+    if fmt == "msp":
+        spectra = msp.MspSpectra(str(path), name)
+    else:
+        spectra = (load_from_mgf if fmt == "mgf" else _json_records)(str(path))
     position = 0
     try:
-        for spectrum in loader(str(path)):
+        for spectrum in spectra:
             if isinstance(spectrum, str):
                 yield Rejected(name, position, None, spectrum)
             elif spectrum is None:
@@ -99,14 +102,14 @@ def _read_text_format(path: Path, name: str, fmt: str):
         raise first_not_utf8(path, name, _MGF_START if fmt == "mgf" else None) or InputError(
             f"{name}: not UTF-8 text ({exc.reason})") from exc
     except Exception as exc:  # matchms/pyteomics raise many kinds; all mean the file cannot be read on
-        if fmt == "mgf" and _count_records(path, name, fmt) == position + 1 and not _ends_with(path, b"END IONS"):
+        if fmt == "mgf" and _count_mgf_records(path) == position + 1 and not _ends_with(path, b"END IONS"):
             raise InputError(f"{name}: spectrum {position + 1}: incomplete record (no END IONS before the end of "
                              "the file); is the file truncated?") from exc
         raise InputError(f"{name}: spectrum {position + 1}: cannot parse {fmt.upper()} "
                          f"({type(exc).__name__}: {exc})") from exc
     if position == 0:
         raise InputError(f"{name}: no spectra found in this {fmt.upper()} file")
-    expected = _count_records(path, name, fmt)
+    expected = spectra.records if fmt == "msp" else _count_mgf_records(path) if fmt == "mgf" else None
     if expected is not None and expected > position:
         raise InputError(f"{name}: spectrum {position + 1}: incomplete record ({expected} records start in the file, "
                          f"{position} could be read); is the file truncated?")
@@ -120,11 +123,7 @@ def _ends_with(path: Path, marker: bytes) -> bool:
     return tail.endswith(marker)
 
 
-def _count_records(path: Path, name: str, fmt: str) -> int | None:
-    if fmt == "msp":
-        return msp.count_records(path, name)
-    if fmt != "mgf":
-        return None
+def _count_mgf_records(path: Path) -> int:
     with open(path, "rb") as handle:
         return sum(1 for line in handle if _MGF_START.match(line))
 
