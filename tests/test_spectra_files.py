@@ -90,6 +90,24 @@ def test_an_msp_line_matchms_cannot_read_is_named(cli, data, tmp_path, line, mes
           + message)
 
 
+
+@pytest.mark.parametrize("change, message", [
+    (lambda line: line + ' "b2"' if line[:1].isdigit() else None, "cannot parse MGF (PyteomicsError"),
+    (lambda line: line.split()[0] if line[:1].isdigit() else None, "cannot parse MGF (AssertionError"),
+    (lambda line: "PEPMASS=n/a" if line.startswith("PEPMASS=") else None, "cannot parse MGF (ValueError"),
+])
+def test_an_mgf_line_pyteomics_cannot_read_is_named(cli, data, tmp_path, change, message):
+    # pyteomics's errors name neither record nor line ("Cannot convert '"b2"' to Charge")
+    lines = "".join(block + "END IONS\n\n" for block in mgf_blocks(data)[:5]).splitlines()
+    third = [i for i, line in enumerate(lines) if line == "BEGIN IONS"][2]
+    changed = next(i for i in range(third, len(lines)) if change(lines[i]) is not None)
+    lines[changed] = change(lines[changed])
+    (tmp_path / "odd.mgf").write_text("\n".join(lines) + "\n")
+    line = fails(cli("textualize", "-q", tmp_path / "odd.mgf", "-o", tmp_path / "out.parquet"), 3,
+                 f"odd.mgf: spectrum 3, line {changed + 1}: " + message)
+    assert ("third column of an MGF peak line" in line) == ('"b2"' in lines[changed])
+    nothing_written(tmp_path, "out.parquet")
+
 def test_a_colon_in_a_peak_annotation_sets_aside_its_record_only(cli, data, tmp_path):
     # matchms reads such a peak line as metadata, which cut the record short and ran it into the next
     records = msp_records(data)

@@ -6,7 +6,6 @@ cannot be parsed at all raises InputError naming the file and the spectrum where
 
 import json
 import logging
-import re
 from pathlib import Path
 
 import numpy as np
@@ -14,15 +13,14 @@ from matchms import Spectrum
 from matchms.importing import load_from_mgf
 
 from ..errors import InputError
-from . import msp
+from . import mgf, msp
 from .record import Rejected, SourcedSpectrum
 from .text_files import first_not_utf8, plain_text, refuse_gzip
 
 _SUFFIXES = {".mgf": "mgf", ".msp": "msp", ".mzml": "mzml", ".json": "json", ".parquet": "parquet"}
 
-# How an MGF record starts, as pyteomics reads it (after plain_text); records are counted independently of
-# the reader, so a file cut short is an error and not a shorter output.
-_MGF_START = re.compile(rb"^\s*BEGIN IONS")
+_MGF_THIRD_COLUMN = ("matchms reads a third column of an MGF peak line as the peak's charge (2+, 1-); "
+                     "remove the peak annotations")
 
 # matchms warns once per spectrum about missing metadata it does not need here (EI has no precursor).
 logging.getLogger("matchms").setLevel(logging.ERROR)
@@ -99,17 +97,19 @@ def _read_text_format(path: Path, name: str, fmt: str):
     except InputError:
         raise
     except UnicodeDecodeError as exc:  # pyteomics reads ahead: the spectra read so far do not say where
-        raise first_not_utf8(path, name, _MGF_START if fmt == "mgf" else None) or InputError(
+        raise first_not_utf8(path, name, mgf.RECORD_START if fmt == "mgf" else None) or InputError(
             f"{name}: not UTF-8 text ({exc.reason})") from exc
     except Exception as exc:  # matchms/pyteomics raise many kinds; all mean the file cannot be read on
-        if fmt == "mgf" and _count_mgf_records(path) == position + 1 and not _ends_with(path, b"END IONS"):
+        if fmt == "mgf" and mgf.count_records(path) == position + 1 and not _ends_with(path, b"END IONS"):
             raise InputError(f"{name}: spectrum {position + 1}: incomplete record (no END IONS before the end of "
                              "the file); is the file truncated?") from exc
-        raise InputError(f"{name}: spectrum {position + 1}: cannot parse {fmt.upper()} "
-                         f"({type(exc).__name__}: {exc})") from exc
+        line = mgf.unreadable_line(path, position + 1) if fmt == "mgf" else None
+        where = f"spectrum {position + 1}" + (f", line {line}" if line else "")
+        raise InputError(f"{name}: {where}: cannot parse {fmt.upper()} ({type(exc).__name__}: {exc})",
+                         hint=_MGF_THIRD_COLUMN if line and "Charge" in str(exc) else None) from exc
     if position == 0:
         raise InputError(f"{name}: no spectra found in this {fmt.upper()} file")
-    expected = spectra.records if fmt == "msp" else _count_mgf_records(path) if fmt == "mgf" else None
+    expected = spectra.records if fmt == "msp" else mgf.count_records(path) if fmt == "mgf" else None
     if expected is not None and expected > position:
         raise InputError(f"{name}: spectrum {position + 1}: incomplete record ({expected} records start in the file, "
                          f"{position} could be read); is the file truncated?")
@@ -121,11 +121,6 @@ def _ends_with(path: Path, marker: bytes) -> bool:
         handle.seek(max(0, path.stat().st_size - 4096))
         tail = handle.read().rstrip()
     return tail.endswith(marker)
-
-
-def _count_mgf_records(path: Path) -> int:
-    with open(path, "rb") as handle:
-        return sum(1 for line in handle if _MGF_START.match(line))
 
 
 def _read_parquet(path: Path, name: str):
