@@ -479,3 +479,28 @@ def test_an_index_or_a_cut_table_where_a_table_is_needed_is_named(cli, ei, tmp_p
     cut.write_bytes((ei / "queries.emb.parquet").read_bytes()[:5000])
     fails(cli("build-index", cut, "-o", tmp_path / "x.index"), 3, "cut.parquet: a damaged or truncated Parquet file")
     nothing_written(tmp_path, "x.index")
+
+
+@pytest.mark.parametrize("command, table, arguments", [
+    ("textualize", "queries.parquet", []),
+    ("embed", "queries.parquet", ["--model", "TINY"]),
+    ("train", "library.parquet", ["--model", "TINY", "--steps", "1"]),
+    ("build-index", "library.emb.parquet", []),
+    ("search", "queries.emb.parquet", ["INDEX"]),
+    ("score", "hits.parquet", ["--truth", "queries.parquet"]),
+    ("score", "queries.parquet", ["--truth", "DAMAGED"]),
+])
+def test_a_table_damaged_inside_its_data_is_named(cli, ei, tiny_model, tmp_path, command, table, arguments):
+    # the footer is whole, so the provenance reads; pyarrow's error on the pages named no file (E_INTERNAL)
+    assert cli("search", ei / "queries.emb.parquet", ei / "library.index", "-o", ei / "hits.parquet").exit_code == 0
+    raw = (ei / table).read_bytes()
+    footer = len(raw) - 8 - int.from_bytes(raw[-8:-4], "little")
+    damaged = tmp_path / "damaged.parquet"
+    damaged.write_bytes(raw[:4] + b"\xff" * (footer - 4) + raw[footer:])
+    given = {"TINY": tiny_model, "INDEX": ei / "library.index", "DAMAGED": damaged}
+    first = ei / "hits.parquet" if "DAMAGED" in arguments else damaged
+    output = tmp_path / ("out.index" if command == "build-index" else "out" if command == "train" else "out.parquet")
+    quiet = [] if command == "score" else ["-q"]  # score shows no bar
+    fails(cli(command, *quiet, first, *[given.get(a, ei / a if a.endswith(".parquet") else a) for a in arguments],
+              "-o", output), 3, "damaged.parquet: a damaged Parquet file: its data cannot be read")
+    nothing_written(tmp_path, output.name)

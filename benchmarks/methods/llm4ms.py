@@ -28,7 +28,7 @@ from ..report import write_text
 def _texts(spectra: Path) -> tuple[dict, set]:
     """The textualization identity and the templates of a spectra table (what picks and checks the adapter)."""
     provenance = tables.read_provenance(spectra, spectra.name, (tables.SPECTRA,))
-    return provenance["textualization"], table_templates(spectra)
+    return provenance["textualization"], table_templates(spectra, spectra.name)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ batch size are recorded in the history but never compared, and nothing time-depe
 the same inputs give byte-identical files.
 """
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -27,6 +28,7 @@ REJECTED = "llm4ms.rejected"  # textualize --rejected
 PER_QUERY = "llm4ms.per-query"  # score -o
 RECALL_PLOT = "llm4ms.recall-plot"  # score --plot, in the PNG's "llm4ms" text chunk
 TSV_PREFIX = "# llm4ms "  # the first line of a TSV output: its provenance as JSON
+_DAMAGED_HINT = "make it again; a copy may have stopped half-way"
 
 SPECTRA_FIELDS = [
     pa.field("id", pa.string(), nullable=False),
@@ -91,8 +93,7 @@ def read_provenance(path: Path, name: str, kinds: tuple[str, ...]) -> dict:
                              hint="search takes the index as its second argument; give here the table it was "
                                   "built from") from exc
         if head == b"PAR1":
-            raise InputError(f"{name}: a damaged or truncated Parquet file ({exc})",
-                             hint="make it again; a copy may have stopped half-way") from exc
+            raise InputError(f"{name}: a damaged or truncated Parquet file ({exc})", hint=_DAMAGED_HINT) from exc
         raise InputError(f"{name}: not a Parquet file ({exc})",
                          hint="textualize reads MGF/MSP/mzML/JSON; the other commands read llm4ms Parquet") from exc
     raw = (schema.metadata or {}).get(PROVENANCE_KEY)
@@ -178,14 +179,47 @@ def tsv_cell(value) -> str:
     return str(value).replace("\t", " ").replace("\r", " ").replace("\n", " ")
 
 
-def open_parquet(path: Path) -> pq.ParquetFile:
+@contextlib.contextmanager
+def _data_read(name: str):
+    """A data page that cannot be read (its file damaged where the footer is whole, which read_provenance
+    cannot see) named by its file: pyarrow's error names none ("Couldn't deserialize thrift")."""
+    try:
+        yield
+    except (pa.ArrowException, OSError) as exc:
+        said = " ".join("".join(c if c.isprintable() else " " for c in str(exc)).split())  # it quotes raw bytes
+        raise InputError(f"{name}: a damaged Parquet file: its data cannot be read ({said})",
+                         hint=_DAMAGED_HINT) from exc
+
+
+class _Parquet(pq.ParquetFile):
     """A Parquet file to stream chunk by chunk. Without pre-buffering: with it (pyarrow's default),
     ``iter_batches`` keeps every column chunk it has read until the iteration ends, i.e. the whole file."""
-    return pq.ParquetFile(path, pre_buffer=False)
+
+    def __init__(self, path: Path, name: str):
+        super().__init__(path, pre_buffer=False)
+        self.name = name
+
+    def iter_batches(self, **options):
+        batches = super().iter_batches(**options)
+        while True:
+            with _data_read(self.name):
+                batch = next(batches, None)
+            if batch is None:
+                return
+            yield batch
 
 
-def iter_table_batches(path: Path, batch_size: int, columns: list[str] | None = None):
-    return open_parquet(path).iter_batches(batch_size=batch_size, columns=columns)
+def open_parquet(path: Path, name: str) -> pq.ParquetFile:
+    return _Parquet(path, name)
+
+
+def read_table(path: Path, name: str, columns: list[str] | None = None) -> pa.Table:
+    with _data_read(name):
+        return pq.read_table(path, columns=columns)
+
+
+def iter_table_batches(path: Path, name: str, batch_size: int, columns: list[str] | None = None):
+    return open_parquet(path, name).iter_batches(batch_size=batch_size, columns=columns)
 
 
 def write_table(path: Path, table: pa.Table, provenance: dict) -> None:

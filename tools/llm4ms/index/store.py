@@ -62,7 +62,7 @@ def build_index(source: str, output: str, options: IndexOptions = FLAT,
     with contextlib.ExitStack() as stack:
         path = input_path(source, stack)
         provenance = tables.read_provenance(path, name, (tables.EMBEDDINGS,))
-        parquet = tables.open_parquet(path)
+        parquet = tables.open_parquet(path, name)
         size, dim = parquet.metadata.num_rows, parquet.schema_arrow.field("embedding").type.list_size
         if size == 0:
             raise InputError(f"{name}: no embeddings to index")

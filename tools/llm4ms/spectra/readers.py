@@ -129,7 +129,7 @@ def _read_parquet(path: Path, name: str):
     tables.read_provenance(path, name, (tables.SPECTRA, tables.EMBEDDINGS))
     columns = ["id", "mz", "intensities", "metadata_json", "source_file", "source_index"]
     position = 0
-    for batch in tables.iter_table_batches(path, 4096, columns):
+    for batch in tables.iter_table_batches(path, name, 4096, columns):
         for row in batch.to_pylist():
             metadata = json.loads(row["metadata_json"] or "{}")
             metadata.setdefault("spectrum_id", row["id"])

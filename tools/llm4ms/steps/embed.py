@@ -40,9 +40,9 @@ def load_encoder(model: str, adapter: str | None, device: str, dtype: str, layer
                            dtype=dtype, layers=adapter_layers(metadata, layers, folder), max_length=max_length)
 
 
-def table_templates(path) -> set[str]:
+def table_templates(path, name: str) -> set[str]:
     """The templates a spectra table's rows were written with (what picks and checks the adapter)."""
-    return set(pq.read_table(path, columns=["template"]).column("template").to_pylist()) - {None}
+    return set(tables.read_table(path, name, ["template"]).column("template").to_pylist()) - {None}
 
 
 def embed_table(source: str, output: str, encoder, batch_size: int = 16, chunk_rows: int = 1024,
@@ -70,8 +70,8 @@ def embed_table(source: str, output: str, encoder, batch_size: int = 16, chunk_r
         output_folder(output)  # before the model loads
         folder = resume_folder(output)
         if not isinstance(encoder, SpectrumEncoder):
-            encoder = encoder(provenance["textualization"], table_templates(path))
-        parquet = tables.open_parquet(path)
+            encoder = encoder(provenance["textualization"], table_templates(path, name))
+        parquet = tables.open_parquet(path, name)
         total = parquet.metadata.num_rows
         record = encoder.record
         if second is not None:

@@ -3,7 +3,6 @@
 import contextlib
 import json
 
-import pyarrow.parquet as pq
 
 from .. import __version__, tables
 from ..errors import InputError
@@ -22,7 +21,7 @@ def read_hits(source: str, stack) -> tuple[list[dict], dict | None]:
         magic = handle.read(4)
     if magic == b"PAR1":
         provenance = tables.read_provenance(path, name, (tables.HITS,))
-        return pq.read_table(path).to_pylist(), provenance
+        return tables.read_table(path, name).to_pylist(), provenance
     provenance = None
     with open(path, encoding="utf-8", errors="strict") as handle:
         try:
@@ -52,7 +51,8 @@ def read_truth(source: str, stack) -> list[dict]:
     name = display_name(source)
     path = input_path(source, stack)
     tables.read_provenance(path, name, (tables.SPECTRA, tables.EMBEDDINGS))
-    rows = pq.read_table(path, columns=["id", "inchikey", "smiles", "name", "source_file", "source_index"]).to_pylist()
+    columns = ["id", "inchikey", "smiles", "name", "source_file", "source_index"]
+    rows = tables.read_table(path, name, columns).to_pylist()
     for row in rows:
         if inchikey_block(row["inchikey"]) is None:
             raise InputError(f"{name}: spectrum {row['id']} ({row['source_file']}, spectrum "

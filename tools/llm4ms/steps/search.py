@@ -41,7 +41,7 @@ def search_files(queries: str, index_path: str, output: str, settings: SearchSet
         path = input_path(queries, stack)
         provenance = tables.read_provenance(path, name, (tables.EMBEDDINGS,))
         library_templates = set(index.library.column("template").to_pylist())
-        query_templates = set(pq.read_table(path, columns=["template"]).column("template").to_pylist())
+        query_templates = set(tables.read_table(path, name, ["template"]).column("template").to_pylist())
         tables.require_same_space(provenance, name, index.provenance, index.name, query_templates | library_templates)
         library = {c: index.library.column(c).to_pylist() for c in _LIBRARY_COLUMNS.values()}
         # The library's own lineage (its spectra files, embedding, index build): the index file may reach here
@@ -61,7 +61,7 @@ def search_files(queries: str, index_path: str, output: str, settings: SearchSet
         step = tables.step_record("search", parameters, [queries, index_path])
         out_provenance = tables.new_provenance(tables.HITS, step, provenance["textualization"],
                                                provenance["model"], provenance["history"])
-        parquet = tables.open_parquet(path)
+        parquet = tables.open_parquet(path, name)
         progress = progress_factory(parquet.metadata.num_rows) if progress_factory else None
         stats = {"queries": 0, "without_hits": 0, "template_mismatch": 0}
         columns = ["id", "template", "precursor_mz", "embedding"] + (["mz", "intensities"] if settings.rerank else [])

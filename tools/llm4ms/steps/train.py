@@ -4,7 +4,6 @@ import contextlib
 import shutil
 from pathlib import Path
 
-import pyarrow.parquet as pq
 
 from .. import __version__, tables
 from ..backbone import resolve_model
@@ -25,7 +24,7 @@ def load_training_set(source: str, settings: TrainSettings, save_examples: str |
     with contextlib.ExitStack() as stack:
         path = input_path(source, stack)
         provenance = tables.read_provenance(path, name, (tables.SPECTRA, TRAINING_SET))
-        table = pq.read_table(path)
+        table = tables.read_table(path, name)
         digest = file_digest([path])
     if not table.num_rows:
         raise InputError(f"{name}: no spectra to train on")
