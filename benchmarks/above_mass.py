@@ -90,12 +90,12 @@ def search_ranks(queries, library, truth: list, keys: np.ndarray, last: dict) ->
                 queries.column("template").to_pylist())
     found = {}
     for q, (vector, query) in enumerate(zip(q_vectors, peaks)):
-        rows, cosine, spectral = candidates(vector, l_vectors, keys, None, None, None, DEPTH, reranker, query)
+        rows, cosine, spectral, pooled = candidates(vector, l_vectors, keys, None, None, None, DEPTH, reranker, query)
         for method, score in (("llm4ms", cosine), ("blend", BLEND * spectral + (1 - BLEND) * cosine)):
             # scores are cosines in [-1, 1]: 10 below is below every candidate that stays
             penalties = [(method, 0.0)] + [(f"{method}, {n}", 10.0 * mask[q, rows]) for n, mask in last.items()]
             for name, penalty in penalties:
-                ranked = ranked_compounds(keys, rows, score - penalty)
+                ranked = ranked_compounds(keys, rows, score - penalty, pooled)
                 found.setdefault(name, []).append(ranked.index(truth[q]) + 1 if truth[q] in ranked else None)
     both = binned(all_peaks(library, 0) + all_peaks(queries, 0), 0, EI.mz_power, EI.intensity_power)
     scores = (both[library.num_rows:] @ both[:library.num_rows].T).toarray()

@@ -46,13 +46,13 @@ def blend3(queries, library, task, window: float | None, depth: int) -> dict:
                   queries.column("intensities").to_pylist(), queries.column("template").to_pylist())
     for q, (vector, wanted, spectrum, precursor, mz, intensities, template) in enumerate(
             tqdm(columns, total=len(q_vectors), desc="blend3", unit="query")):
-        rows, cosine, spectral = candidates(vector, l_vectors, keys, inside, precursor, window, depth, weighted,
-                                            (mz, intensities, template))
+        rows, cosine, spectral, pooled = candidates(vector, l_vectors, keys, inside, precursor, window, depth,
+                                                    weighted, (mz, intensities, template))
         if not len(rows):
             continue
         entropy = flash.by_row(spectrum, precursor)[rows]
         for s, (a, b) in enumerate(SETTINGS):
-            ranked = ranked_compounds(keys, rows, a * spectral + b * entropy + (1 - a - b) * cosine)
+            ranked = ranked_compounds(keys, rows, a * spectral + b * entropy + (1 - a - b) * cosine, pooled)
             hits[s] += [wanted in ranked[:k] for k in KS]
             first[s, q] = bool(ranked) and ranked[0] == wanted
     default = SETTINGS.index(DEFAULT)

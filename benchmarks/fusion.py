@@ -41,20 +41,21 @@ def fusion_recall(queries, library, method: str, window: float | None, depth: in
                 queries.column("template").to_pylist(), queries.column("precursor_mz").to_pylist())
     hits = np.zeros((len(WEIGHTS), len(KS)))
     for vector, wanted, (mz, intensities, template, precursor) in zip(q_vectors, truth, peaks):
-        rows, cosine, spectral = candidates(vector, l_vectors, keys, inside, precursor, window, depth, reranker,
-                                            (mz, intensities, template))
+        rows, cosine, spectral, pooled = candidates(vector, l_vectors, keys, inside, precursor, window, depth,
+                                                    reranker, (mz, intensities, template))
         if not len(rows):
             continue
         for w, weight in enumerate(WEIGHTS):
-            ranked = ranked_compounds(keys, rows, weight * spectral + (1 - weight) * cosine)
+            ranked = ranked_compounds(keys, rows, weight * spectral + (1 - weight) * cosine, pooled)
             hits[w] += [wanted in ranked[:k] for k in KS]
     return {str(weight): recalls(row, len(q_vectors)) for weight, row in zip(WEIGHTS, hits)}
 
 
-def ranked_compounds(keys, rows, score) -> list:
+def ranked_compounds(keys, rows, score, pooled: int | None = None) -> list:
     """The compounds of library ``rows``, highest ``score`` first (ties in candidate order), each once,
-    at most max(KS)."""
-    order = np.argsort(-score, kind="stable")
+    at most max(KS); rows from ``pooled`` on follow in their order, as `search --rerank` lists them."""
+    pooled = len(rows) if pooled is None else pooled
+    order = np.concatenate([np.argsort(-score[:pooled], kind="stable"), np.arange(pooled, len(rows))])
     return list(dict.fromkeys(keys[r] for r in rows[order]))[:max(KS)]
 
 
@@ -64,10 +65,11 @@ def recalls(hits, queries: int) -> dict:
 
 
 def candidates(vector, l_vectors, keys, inside, precursor, window, depth: int, reranker: Reranker, query: tuple):
-    """(library rows, embedding cosines, spectral similarities) of the embedding's ``depth`` best library
-    spectra, inside the precursor window when ``inside`` is given; ``query`` is (mz, intensities, template).
-    As `search --rerank`: where those hold fewer than max(KS) compounds (``keys``), the best spectrum of each
-    of the embedding's max(KS) best compounds joins them."""
+    """(library rows, embedding cosines, spectral similarities, how many rows are re-ranked) of the
+    embedding's ``depth`` best library spectra, inside the precursor window when ``inside`` is given;
+    ``query`` is (mz, intensities, template). As `search --rerank`: where those hold fewer than max(KS)
+    compounds (``keys``), the best spectrum of each of the embedding's next best compounds follows them, in
+    the embedding's order (until 2026-11-29 search re-ranked them with the rest)."""
     rows = inside.rows(precursor, window) if inside else np.arange(len(l_vectors))
     cosine = l_vectors[rows] @ vector
     order = np.argsort(-cosine, kind="stable")
@@ -80,9 +82,10 @@ def candidates(vector, l_vectors, keys, inside, precursor, window, depth: int, r
                 break
         chosen = set(best.tolist())
         best = np.concatenate([best, np.array([i for i in first.values() if i not in chosen], dtype=best.dtype)])
+    pooled = min(depth, len(best))
     rows, cosine = rows[best], cosine[best]
     spectral = dict(reranker.rerank([(int(r), 0.0) for r in rows], *query))
-    return rows, cosine, np.array([spectral[int(r)] for r in rows])
+    return rows, cosine, np.array([spectral[int(r)] for r in rows]), pooled
 
 
 def held_out_of(library, most: int, seed: int = 0):

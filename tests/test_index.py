@@ -78,3 +78,17 @@ def test_window_ties_go_to_the_lower_row_and_its_bounds_are_inclusive():
     for precursor, inside in ((150.0, True), (150.02, True), (149.9999, False), (150.0201, False)):
         found = search_index(index, vectors[:1], [precursor], SearchSettings(k=1, group="spectrum", window=0.01))[0]
         assert bool(found) == inside, precursor
+
+
+def test_open_search_ties_go_to_the_lower_row_whatever_k():
+    # faiss keeps an arbitrary one of the rows tied at its depth: with many identical library spectra filed
+    # under different compounds the top hit changed with -k (row 0 at k 1, row 9 at k 10) and differed from
+    # the window search's
+    vector = np.zeros(16)
+    vector[0] = 1.0
+    index, vectors = make_index([vector] * 40, [f"{i:014d}-UHFFFAOYSA-N" for i in range(40)], [150.0] * 40)
+    for group in ("compound", "spectrum"):
+        for k in (1, 3, 10, 40):
+            for window in (None, 0.01):
+                hits = search_index(index, vectors[:1], [150.0], SearchSettings(k=k, group=group, window=window))[0]
+                assert [row for row, _ in hits] == list(range(k)), (group, k, window)

@@ -104,3 +104,19 @@ def test_rerank_still_returns_k_compounds_when_the_depth_holds_fewer(cli, ei):
     for group in ("compound", "spectrum"):
         plain, reranked = found(group), found(group, "--rerank", "cosine", "--rerank-depth", "3")
         assert reranked == plain and {len(h) for h in plain.values()} == {8}
+
+
+def test_asking_for_more_hits_never_changes_the_first_ones(cli, ei):
+    # The best --rerank-depth spectra are re-ranked whatever -k is; with extra candidates merged in for a
+    # larger -k (as until 2026-11-29), the top hit of some queries changed with -k.
+    for group in ("compound", "spectrum"):
+        ranked = {}
+        for k in (1, 3, 8):
+            name = f"{group}-k{k}.parquet"
+            assert cli("search", ei / "queries.emb.parquet", ei / "library.index", "-o", ei / name, "-k", str(k),
+                       "--group", group, "--rerank", "weighted-cosine", "--rerank-depth", "3").exit_code == 0
+            ranked[k] = {}
+            for hit in pq.read_table(ei / name).to_pylist():
+                ranked[k].setdefault(hit["query_id"], []).append((hit["library_id"], hit["score"]))
+        for query, hits in ranked[8].items():
+            assert len(hits) == 8 and ranked[1][query] == hits[:1] and ranked[3][query] == hits[:3], query

@@ -59,12 +59,12 @@ class Reranker:
     def rerank(self, hits: list, mz, intensities, template: str) -> list:
         """``hits``: (library row, embedding score) best first → (library row, weight × spectral similarity +
         (1 − weight) × embedding score) best first; equal scores keep the embedding order."""
+        return sorted(self.scores(hits, mz, intensities, template), key=lambda hit: -hit[1])
+
+    def scores(self, hits: list, mz, intensities, template: str) -> list:
+        """The same scores, in the order of ``hits``."""
         nominal = template in EI_TEMPLATES
         similarity = self._similarity(nominal)
         query = self._spectrum(mz, intensities, nominal)
-        scored = []
-        for order, (row, embedding_score) in enumerate(hits):
-            spectral = float(similarity.pair(self._library_spectrum(row, nominal), query)["score"])
-            scored.append((self.weight * spectral + (1 - self.weight) * embedding_score, order, row))
-        scored.sort(key=lambda item: (-item[0], item[1]))
-        return [(row, score) for score, _, row in scored]
+        return [(row, self.weight * float(similarity.pair(self._library_spectrum(row, nominal), query)["score"])
+                 + (1 - self.weight) * embedding_score) for row, embedding_score in hits]

@@ -59,15 +59,17 @@ def compound_keys(library) -> np.ndarray:
     return np.asarray(keys, dtype=object)
 
 
-def collapse_hits(ids, scores, keys, k):
-    hits, seen = [], set()
+def collapse_hits(ids, scores, keys, k, apart=()):
+    """The first k hits, one per compound where ``keys`` are given; rows (or compounds) in ``apart`` are
+    already listed."""
+    hits, seen = [], set(apart)
     for i, s in zip(ids, scores):
         if i < 0:
             break
-        if keys is not None:
-            if keys[i] in seen:
-                continue
-            seen.add(keys[i])
+        key = i if keys is None else keys[i]
+        if key in seen:
+            continue
+        seen.add(key)
         hits.append((int(i), float(s)))
         if len(hits) == k:
             break
@@ -90,8 +92,13 @@ def _search(index, vectors, k, keys, limit, used, depth):
             scores, ids = index.search(vectors[pending], depth, params=params)
         again = []
         for row, s, i in zip(pending, scores.tolist(), ids.tolist()):  # Python numbers: quicker per hit
+            if len(set(s)) < len(s):  # equal scores go to the lower row, as in a window search
+                s, i = map(list, zip(*sorted(zip(s, i), key=lambda hit: (-hit[0], hit[1] < 0, hit[1]))))
             hits = collapse_hits(i, s, keys, k)
-            if len(hits) < k and depth < limit and i[-1] >= 0:
+            # faiss keeps an arbitrary one of rows tied at its depth, so a tie at the last hit needs a deeper
+            # look, or which of them is listed would change with -k
+            wider = len(hits) < k or s[-1] == hits[-1][1]
+            if wider and depth < limit and i[-1] >= 0:
                 again.append(row)
             else:
                 results[row] = hits
@@ -109,34 +116,29 @@ def search_index(index, vectors: np.ndarray, precursors: list, settings: SearchS
     if not settings.rerank:
         return _embedding_search(index, vectors, precursors, settings, progress, batch)
     keys = _keys(index, settings.group)
-    depth = settings.rerank_depth if keys is not None else max(settings.rerank_depth, settings.k)
-    candidates = _embedding_search(index, vectors, precursors, replace(settings, k=depth, group="spectrum"),
-                                   progress, batch)
-    if keys is not None:
-        candidates = _with_k_compounds(index, vectors, precursors, settings, candidates, keys, batch)
+    pools = _embedding_search(index, vectors, precursors, replace(settings, k=settings.rerank_depth, group="spectrum"),
+                              progress, batch)
     reranker = reranker or reranker_for(index, settings)
-    results = []
-    for hits, (mz, intensities, template) in zip(candidates, query_peaks):
-        rows, scores = zip(*reranker.rerank(hits, mz, intensities, template)) if hits else ((), ())
-        results.append(collapse_hits(rows, scores, keys, settings.k))
+
+    def listed(scored, k, apart=()):
+        rows, scores = zip(*scored) if scored else ((), ())
+        return collapse_hits(rows, scores, keys, k, apart)
+
+    results = [listed(reranker.rerank(hits, *peaks) if hits else [], settings.k)
+               for hits, peaks in zip(pools, query_peaks)]
+    # A full pool that holds fewer than k compounds (or k > --rerank-depth spectra) is followed by the
+    # embedding's next best in the embedding's order, with the blended scores: merged into the pool, or
+    # re-ranked among themselves, they would make the first hits depend on how many were asked for.
+    short = [q for q, hits in enumerate(results) if len(hits) < settings.k and len(pools[q]) == settings.rerank_depth]
+    if short:
+        more = _embedding_search(index, vectors[short], [precursors[q] for q in short], replace(settings, rerank=None),
+                                 None, batch)
+        for q, extra in zip(short, more):
+            pooled = {row for row, _ in pools[q]}
+            taken = {row if keys is None else keys[row] for row, _ in results[q]}
+            extra = [hit for hit in extra if hit[0] not in pooled]
+            results[q] += listed(reranker.scores(extra, *query_peaks[q]), settings.k - len(results[q]), taken)
     return results
-
-
-def _with_k_compounds(index, vectors, precursors, settings, candidates, keys, batch):
-    """Candidates that hold k compounds where the library (or window) has them: the best --rerank-depth
-    spectra can all be of fewer compounds, and re-ranking only reorders what it is given, so such a query
-    also gets the best spectrum of each of the embedding's k best compounds."""
-    short = [q for q, hits in enumerate(candidates)
-             if len(hits) == settings.rerank_depth and len({keys[r] for r, _ in hits}) < settings.k]
-    if not short:
-        return candidates
-    more = _embedding_search(index, vectors[short], [precursors[q] for q in short],
-                             replace(settings, rerank=None), None, batch)
-    candidates = list(candidates)
-    for q, extra in zip(short, more):
-        rows = {r for r, _ in candidates[q]}
-        candidates[q] = sorted(candidates[q] + [h for h in extra if h[0] not in rows], key=lambda h: -h[1])
-    return candidates
 
 
 def reranker_for(index, settings: SearchSettings):
