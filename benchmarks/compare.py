@@ -105,7 +105,8 @@ def write_ranking(ranking: Ranking, queries, library, path: Path, truth_provenan
                "adduct": [None] * len(library), "precursor_mz": [None if p != p else float(p)
                                                                  for p in library.precursors]}
     precursors = [None if p != p else float(p) for p in queries.precursors]
-    table = hits_table(queries.ids, precursors, hits, columns, {"without_hits": 0})
+    # a classical search scores the whole library, so only a precursor window leaves a query without hits
+    table = hits_table(queries.ids, precursors, hits, columns, {"without_hits": 0}, window=True)
     step = tables.step_record("benchmark", {"method": method}, [])
     provenance = tables.new_provenance(tables.HITS, step, truth_provenance["textualization"], None,
                                        truth_provenance["history"])

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from matchms import Spectrum
 
+from llm4ms.backbone.cache import file_digest
 from llm4ms.steps.textualize import textualize_files
 from llm4ms.textualize import TextSettings
 from llm4ms.textualize.settings import STRONGEST, TEMPLATES_VERSION
@@ -50,8 +51,9 @@ def custom_task(queries: str, library: str, like: str) -> Task:
 
 
 def _cache_name(path: str, template: str, peak_choice: str) -> str:
-    stat = Path(path).stat()
-    key = f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{template}|{TEMPLATES_VERSION}"
+    # The file's bytes, not its time stamp: a fresh copy of the same data (a new session's) keeps its tables
+    # and embeddings, which took tens of minutes to make.
+    key = f"{file_digest([Path(path)])}|{template}|{TEMPLATES_VERSION}"
     if peak_choice != STRONGEST:  # the default keeps the names of the tables made before the choice existed
         key += f"|{peak_choice}"
     return f"{Path(path).stem}.{template}.{hashlib.sha256(key.encode()).hexdigest()[:12]}.parquet"

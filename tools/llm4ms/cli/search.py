@@ -19,8 +19,8 @@ from .common import (handles_errors, output_option, progress_factory, quiet_opti
               help="Re-score the best --rerank-depth embedding hits with a spectral similarity (matchms "
                    "CosineGreedy): cosine, or weighted-cosine (EI: m/z^3·I^0.6 at nominal mass; MS/MS: √I).")
 @click.option("--rerank-depth", type=click.IntRange(1), default=50, show_default=True,
-              help="Library spectra taken from the embedding search per query for re-ranking (and the best "
-                   "spectrum of each of its k best compounds where these hold fewer).")
+              help="Library spectra taken from the embedding search per query for re-ranking; where they hold "
+                   "fewer than k compounds, the embedding's next best follow in its order.")
 @click.option("--rerank-tolerance", type=click.FloatRange(0, min_open=True), default=0.01, show_default=True,
               help="Fragment m/z tolerance (Da) of MS/MS re-ranking; EI spectra match at nominal mass.")
 @click.option("--rerank-weight", type=click.FloatRange(0, 1), default=0.5, show_default=True,
@@ -45,6 +45,8 @@ def search_command(queries, index, output, top_k, group, precursor_window, windo
     from ..streams import check_paths
 
     check_paths([queries, index], {"-o": output})
+    _warn_of_unused({"rerank_depth": rerank, "rerank_tolerance": rerank, "rerank_weight": rerank,
+                     "window_unit": precursor_window})
     use_threads(threads)
     settings = SearchSettings(top_k, group, precursor_window, window_unit, rerank, rerank_depth, rerank_tolerance,
                               rerank_weight, ef_search, nprobe)
@@ -55,3 +57,15 @@ def search_command(queries, index, output, top_k, group, precursor_window, windo
     report("search", f"searched {stats['queries']} queries, top {top_k} {unit} each, to {shown(output)}"
            + (f"; {stats['without_hits']} without any hit (rows with empty rank and a note)"
               if stats["without_hits"] else ""))
+
+
+def _warn_of_unused(parents: dict) -> None:
+    """An option given without the one it refines (--rerank-weight without --rerank) would change nothing, and
+    the hits would not say so."""
+    from click.core import ParameterSource
+
+    context = click.get_current_context()
+    for option, parent in parents.items():
+        if parent is None and context.get_parameter_source(option) is not ParameterSource.DEFAULT:
+            needed = "--rerank" if option.startswith("rerank") else "--precursor-window"
+            report("search", f"warning: --{option.replace('_', '-')} applies only with {needed}; ignored")

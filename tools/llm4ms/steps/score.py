@@ -8,24 +8,28 @@ from .. import __version__, tables
 from ..errors import InputError
 from ..scoring import TanimotoCache, compound_ranks, inchikey_block, recall_at_k
 from ..scoring.plot import plot_recall
+from ..spectra.fields import compound_key
 from ..streams import atomic_output, display_name, input_path
 
 DEFAULT_KS = (1, 5, 10)
 
 
-def read_hits(source: str, stack) -> tuple[list[dict], dict | None]:
-    """Rows of a hits table (Parquet or llm4ms TSV), and its provenance."""
+def read_hits(source: str, stack) -> tuple[list[dict], dict | None, object]:
+    """Rows of a hits table (Parquet or llm4ms TSV), its provenance, and how it writes a query id (TSV:
+    without tabs or line ends, tables.tsv_cell), for finding each query's truth."""
     name = display_name(source)
     path = input_path(source, stack)
     with open(path, "rb") as handle:
         magic = handle.read(4)
     if magic == b"PAR1":
         provenance = tables.read_provenance(path, name, (tables.HITS,))
-        return tables.read_table(path, name).to_pylist(), provenance
+        return tables.read_table(path, name).to_pylist(), provenance, str
     provenance = None
     with open(path, encoding="utf-8", errors="strict") as handle:
         try:
-            lines = handle.read().splitlines()
+            # "\n" only: splitlines() also breaks at U+2028, U+0085 or a form feed, which a name may hold
+            lines = handle.read().split("\n")
+            lines = lines[:-1] if lines and not lines[-1] else lines
         except UnicodeDecodeError as exc:
             raise InputError(f"{name}: not a hits table (binary content at byte {exc.start})") from exc
     if lines and lines[0].startswith(tables.TSV_PREFIX):
@@ -44,7 +48,7 @@ def read_hits(source: str, stack) -> tuple[list[dict], dict | None]:
         row["rank"] = int(row["rank"]) if row.get("rank") else None
         row["score"] = float(row["score"]) if row.get("score") else None
         rows.append(row)
-    return rows, provenance
+    return rows, provenance, tables.tsv_cell
 
 
 def read_truth(source: str, stack) -> list[dict]:
@@ -61,26 +65,37 @@ def read_truth(source: str, stack) -> list[dict]:
     return rows
 
 
-def _warn_of_partial_hits(mentioned: set, truth, ks, provenance, name, warn) -> None:
+def _warn_of_partial_hits(mentioned: set, by_query: dict, truth, ks, provenance, name, warn) -> None:
     """Recall figures that look like results but are not: queries the hits never mention (search writes a row
-    for every query, with or without hits, so the file was cut or made from other queries), and cut-offs
-    beyond the k the hits were searched with."""
+    for every query, with or without hits, so the file was cut or made from other queries), cut-offs beyond
+    the k the hits were searched with, and hits ranked by spectrum, whose k spectra can hold fewer than k
+    compounds."""
     absent = len(set(truth) - mentioned)
     if absent:
         warn(f"warning: {absent} of the {len(truth)} queries have no row in {name}; they count as not found")
-    searched = ((provenance or {}).get("history") or [{}])[-1].get("parameters", {}).get("k")
+    parameters = ((provenance or {}).get("history") or [{}])[-1].get("parameters", {})
+    searched = parameters.get("k")
     beyond = [k for k in ks if searched and k > searched]
     if beyond:
         warn(f"warning: {name} was searched with k {searched}; Recall@{', @'.join(map(str, beyond))} cannot "
              f"count a compound beyond rank {searched}")
+    if parameters.get("group") == "spectrum":
+        top = max([k for k in ks if not searched or k <= searched], default=None)
+        # a query listing fewer spectra than that had no more candidates (a window): nothing is missed there
+        short = top and sum(len(rows) >= top > len({compound_key(r["inchikey"], r["library_id"]) for r in rows})
+                            for rows in by_query.values())
+        if short:
+            warn(f"warning: {name} ranks spectra (search --group spectrum): {short} queries list fewer than {top} "
+                 f"compounds, so Recall@{top} cannot count a compound beyond them; search with --group compound "
+                 "to score")
 
 
 def score_files(hits_source: str, truth_source: str, ks=DEFAULT_KS, per_query: str | None = None,
                 summary: str | None = None, plot: str | None = None, warn=None) -> dict:
     with contextlib.ExitStack() as stack:
-        hits, hits_provenance = read_hits(hits_source, stack)
+        hits, hits_provenance, written = read_hits(hits_source, stack)
         truth_rows = read_truth(truth_source, stack)
-    truth = {row["id"]: inchikey_block(row["inchikey"]) for row in truth_rows}
+    truth = {written(row["id"]): inchikey_block(row["inchikey"]) for row in truth_rows}
     by_query: dict[str, list] = {}
     for row in sorted((r for r in hits if r["rank"] is not None), key=lambda r: (r["query_id"], r["rank"])):
         by_query.setdefault(row["query_id"], []).append(row)
@@ -91,14 +106,14 @@ def score_files(hits_source: str, truth_source: str, ks=DEFAULT_KS, per_query: s
                          f"{display_name(truth_source)}", hint="pass the queries file that was searched as --truth")
     ranks = compound_ranks({q: [(r["library_id"], r["inchikey"]) for r in rs] for q, rs in by_query.items()}, truth)
     if warn:
-        _warn_of_partial_hits(mentioned, truth, ks, hits_provenance, display_name(hits_source), warn)
+        _warn_of_partial_hits(mentioned, by_query, truth, ks, hits_provenance, display_name(hits_source), warn)
     fingerprints = TanimotoCache()
     records = []
     for row in truth_rows:
-        top = by_query.get(row["id"], [None])[0]
+        top = by_query.get(written(row["id"]), [None])[0]
         records.append({
             "query_id": row["id"], "name": row["name"], "inchikey": row["inchikey"],
-            "rank": ranks[row["id"]],
+            "rank": ranks[written(row["id"])],
             "top1_id": top and top["library_id"], "top1_name": top and top["name"],
             "top1_inchikey": top and top["inchikey"], "top1_score": top and top["score"],
             "top1_tanimoto": fingerprints.similarity(row["smiles"], top and top["smiles"]),

@@ -77,7 +77,7 @@ def search_files(queries: str, index_path: str, output: str, settings: SearchSet
                                   batch.column("template").to_pylist())) if settings.rerank else None)
                 hits = search_index(index, vectors_of(pa.chunked_array([batch.column("embedding")])), precursors,
                                     settings, progress, query_peaks=peaks, reranker=reranker)
-                writer.write(hits_table(ids, precursors, hits, library, stats))
+                writer.write(hits_table(ids, precursors, hits, library, stats, settings.window is not None))
                 stats["queries"] += len(ids)
             writer.close()
         if progress is not None:
@@ -88,18 +88,22 @@ def search_files(queries: str, index_path: str, output: str, settings: SearchSet
     return stats
 
 
+# An open search finds no neighbour only where an IVF index's probed lists are all empty (a library of many
+# identical spectra leaves lists empty); build-index refuses an empty library.
+OPEN_NO_HITS = "the index gave no neighbour (ivf: the lists probed are empty; raise --nprobe)"
+
 # hits column ← library column
 _LIBRARY_COLUMNS = {"library_id": "id", "name": "name", "inchikey": "inchikey", "smiles": "smiles",
                     "adduct": "adduct", "library_precursor_mz": "precursor_mz"}
 
 
-def hits_table(ids, precursors, hits, library, stats):
+def hits_table(ids, precursors, hits, library, stats, window: bool = False):
     rows = {f.name: [] for f in HITS_SCHEMA}
     for query_id, precursor, query_hits in zip(ids, precursors, hits):
-        if not query_hits:  # only a precursor window can leave a query without candidates
+        if not query_hits:
             stats["without_hits"] += 1
-            note = ("no library spectrum within the precursor window" if precursor is not None
-                    else "query has no precursor m/z for the window search")
+            note = (OPEN_NO_HITS if not window else "no library spectrum within the precursor window"
+                    if precursor is not None else "query has no precursor m/z for the window search")
             query_hits = [(None, None)]
         else:
             note = None
