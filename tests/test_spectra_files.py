@@ -153,6 +153,21 @@ def test_a_gzip_mzml_is_read_by_its_name_and_named_as_such_without_it(cli, data,
     nothing_written(tmp_path, "out.parquet")
 
 
+def test_several_mzml_runs_keep_every_scan_under_ids_that_name_their_run(cli, data, tmp_path):
+    # native ids ("scan=2") repeat from run to run: every scan of a second run was rejected as a duplicate
+    for run in ("runA", "runB"):
+        (tmp_path / f"{run}.mzML").write_bytes((data / "ms2_queries.mzML").read_bytes())
+    alone, _ = texts(cli, tmp_path / "runA.mzML", tmp_path, "alone.parquet")
+    result = cli("textualize", "-q", tmp_path / "runA.mzML", tmp_path / "runB.mzML", "-o", tmp_path / "runs.parquet")
+    assert result.exit_code == 0, result.stderr
+    runs = pq.read_table(tmp_path / "runs.parquet", columns=["id", "text"]).to_pylist()
+    assert runs == [{"id": f"{run}.mzML#{row['id']}", "text": row["text"]} for run in ("runA", "runB") for row in alone]
+    assert "duplicate" not in result.stderr and f"wrote {2 * len(alone)} spectra" in result.stderr
+    again = cli("textualize", "-q", tmp_path / "runA.mzML", tmp_path / "runA.mzML", "-o", tmp_path / "twice.parquet")
+    # the same run given twice is still the same spectra twice
+    assert again.exit_code == 0 and f"wrote {len(alone)} spectra" in again.stderr and "duplicate id" in again.stderr
+
+
 def test_a_truncated_mzml_is_one_line_on_stderr(data, tmp_path):
     # pymzml logged three lines of its own about the index first; in a process of its own, as a job runs it
     # (pytest's log capture would hide them in-process)

@@ -42,10 +42,14 @@ def textualize_files(inputs: list[str], output: str, settings: TextSettings, fmt
         with pq.ParquetWriter(tmp, schema) as writer:
             rows = []
             for name in inputs:
-                for item in _items(name, fmt, stack):
+                name_fmt, items = _items(name, fmt, stack)
+                # an mzML native id ("scan=2") is unique within its run only: with several runs it takes the
+                # file's name, or every run after the first would be rejected as duplicates
+                runs = len(inputs) > 1 and name_fmt == "mzml"
+                for item in items:
                     if progress is not None:
                         progress.update(1)
-                    row = item if isinstance(item, Rejected) else _row(item, settings, seen, report.notes)
+                    row = item if isinstance(item, Rejected) else _row(item, settings, seen, report.notes, runs)
                     if isinstance(row, Rejected):
                         report.rejected.append(row)
                         continue
@@ -66,14 +70,18 @@ def textualize_files(inputs: list[str], output: str, settings: TextSettings, fmt
 
 
 def _items(name: str, fmt: str | None, stack):
+    """The file's format and its spectra."""
     shown = display_name(name)
     path = input_path(name, stack)
-    yield from read_spectra(path, shown, fmt or detect_format(path, shown))
+    fmt = fmt or detect_format(path, shown)
+    return fmt, read_spectra(path, shown, fmt)
 
 
-def _row(item, settings: TextSettings, seen: dict, notes: list):
+def _row(item, settings: TextSettings, seen: dict, notes: list, qualified: bool = False):
     metadata = item.spectrum.metadata
+    source = tables.file_label(item.source_file if item.source_file != "<stdin>" else "-")
     sid = spectrum_id(metadata, item.native_id)
+    sid = f"{source}#{sid}" if qualified and sid is not None else sid
     place = f"{item.source_file}: spectrum {item.source_index + 1}"
     spectrum, problem = clean_spectrum(item.spectrum)
     problem = problem or precursor_problem(metadata)
@@ -90,7 +98,6 @@ def _row(item, settings: TextSettings, seen: dict, notes: list):
                                settings)
     if problem:
         return Rejected(item.source_file, item.source_index, sid, problem)
-    source = tables.file_label(item.source_file if item.source_file != "<stdin>" else "-")
     if sid is None:
         sid = f"{source}#{item.source_index + 1}"
     if sid in seen:
