@@ -149,10 +149,11 @@ def test_search_uses_recorded_parameters_and_records_overrides(library):
     assert parameters["search_parameters"] == {"ef_search": 12}
     assert "warning: --nprobe does not apply to" in stderr and "a hnsw index; ignored" in stderr
     out = library / "ivf.parquet"
-    assert run("search", "-q", library / "library.emb.parquet", library / "ivf.index", "-o", out,
-               "--nprobe", "1").exit_code == 0
-    assert json.loads(pq.read_schema(out).metadata[b"llm4ms"])["history"][-1]["parameters"][
-        "search_parameters"] == {"nprobe": 1}
+    for asked, used in (("1", 1), ("100", 4)):  # faiss scans at most the index's 4 lists
+        assert run("search", "-q", library / "library.emb.parquet", library / "ivf.index", "-o", out,
+                   "--nprobe", asked).exit_code == 0
+        assert json.loads(pq.read_schema(out).metadata[b"llm4ms"])["history"][-1]["parameters"][
+            "search_parameters"] == {"nprobe": used}
 
 
 @pytest.mark.parametrize("options, fragments", [

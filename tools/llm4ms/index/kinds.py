@@ -136,7 +136,8 @@ def search_parameters(record: dict | None, overrides: dict) -> tuple[dict, list[
         if value is None:
             continue
         if name in used:
-            used[name] = value
+            # faiss scans at most every list, as build-index records it: the hits say what was searched
+            used[name] = min(value, record["nlist"]) if name == "nprobe" else value
         else:
             ignored.append(name)
     return used, ignored
