@@ -208,9 +208,20 @@ def test_score_needs_an_inchikey_for_every_query(cli, data, tmp_path):
     (tmp_path / "q.mgf").write_text(text)
     cli("textualize", "-q", tmp_path / "q.mgf", "-o", tmp_path / "q.parquet")
     (tmp_path / "hits.tsv").write_text("query_id\trank\tscore\tlibrary_id\tinchikey\n")
-    fails(cli("score", tmp_path / "hits.tsv", "--truth", tmp_path / "q.parquet", "--summary", tmp_path / "s.json"),
-          3, "q.parquet: spectrum MSBNK-", "no valid InChIKey")
+    line = fails(cli("score", tmp_path / "hits.tsv", "--truth", tmp_path / "q.parquet", "--summary",
+                     tmp_path / "s.json"), 3, "q.parquet: spectrum MSBNK-", "no valid InChIKey")
+    assert "--skip-unannotated" in line  # a hint that can be followed
     nothing_written(tmp_path, "s.json")
+    # the hits name the unannotated query too: it is left out with the others counted, not "not in" the truth
+    first = pq.read_table(tmp_path / "q.parquet", columns=["id"]).column("id").to_pylist()
+    (tmp_path / "hits.tsv").write_text("query_id\trank\tscore\tlibrary_id\tinchikey\n"
+                                       + "".join(f"{q}\t\t\t\t\n" for q in first))
+    result = cli("score", tmp_path / "hits.tsv", "--truth", tmp_path / "q.parquet", "--summary", "-",
+                 "--skip-unannotated")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["n_unannotated"] == 1 and summary["n_queries"] == len(first) - 1
+    assert f"warning: 1 queries without a valid InChIKey left out of the recall (first: {first[0]}" in result.stderr
 
 
 def test_score_refuses_hits_of_other_queries(cli, data, tmp_path):

@@ -11,15 +11,18 @@ from .common import handles_errors, report
 @click.option("--plot", help="Recall@k PNG.")
 @click.option("-k", "ks", type=click.IntRange(1), multiple=True, default=(1, 5, 10), show_default=True,
               help="Recall@k cut-offs (repeat the option).")
+@click.option("--skip-unannotated", is_flag=True,
+              help="Leave queries without a valid InChIKey out of the recall (counted on stderr and in the "
+                   "summary) instead of failing.")
 @handles_errors("score")
-def score_command(hits, truth, output, summary, plot, ks):
+def score_command(hits, truth, output, summary, plot, ks, skip_unannotated):
     """Score hits (- for stdin) against the true compounds: Recall@k over distinct compounds."""
     from ..steps.score import score_files
     from ..streams import check_paths
 
     check_paths([hits, truth], {"-o": output, "--summary": summary, "--plot": plot})
     result = score_files(hits, truth, tuple(sorted(set(ks))), output, summary, plot,
-                         warn=lambda message: report("score", message))
+                         warn=lambda message: report("score", message), skip_unannotated=skip_unannotated)
     line = f"{result['n_queries']} queries: " + ", ".join(
         f"Recall@{k} {result[f'recall@{k}']:.3f}" for k in result["ks"])
     if result["mean_top1_tanimoto"] is not None:

@@ -51,18 +51,23 @@ def read_hits(source: str, stack) -> tuple[list[dict], dict | None, object]:
     return rows, provenance, tables.tsv_cell
 
 
-def read_truth(source: str, stack) -> list[dict]:
+def read_truth(source: str, stack, skip_unannotated: bool = False) -> tuple[list[dict], list[dict]]:
+    """The queries' rows, and those left out for having no valid InChIKey (an error unless
+    ``skip_unannotated``)."""
     name = display_name(source)
     path = input_path(source, stack)
     tables.read_provenance(path, name, (tables.SPECTRA, tables.EMBEDDINGS))
     columns = ["id", "inchikey", "smiles", "name", "source_file", "source_index"]
     rows = tables.read_table(path, name, columns).to_pylist()
-    for row in rows:
-        if inchikey_block(row["inchikey"]) is None:
-            raise InputError(f"{name}: spectrum {row['id']} ({row['source_file']}, spectrum "
-                             f"{row['source_index'] + 1}): no valid InChIKey ({row['inchikey']!r}); scoring needs "
-                             "the true compound of every query", hint="score only annotated queries")
-    return rows
+    left_out = [row for row in rows if inchikey_block(row["inchikey"]) is None]
+    if left_out and not skip_unannotated:
+        row = left_out[0]
+        raise InputError(f"{name}: spectrum {row['id']} ({row['source_file']}, spectrum {row['source_index'] + 1}): "
+                         f"no valid InChIKey ({row['inchikey']!r}); scoring needs the true compound of every query",
+                         hint="--skip-unannotated scores the annotated queries alone")
+    if rows and len(left_out) == len(rows):
+        raise InputError(f"{name}: no query has a valid InChIKey; there is nothing to score")
+    return [row for row in rows if inchikey_block(row["inchikey"]) is not None], left_out
 
 
 def _warn_of_partial_hits(mentioned: set, by_query: dict, truth, ks, provenance, name, warn) -> None:
@@ -91,20 +96,25 @@ def _warn_of_partial_hits(mentioned: set, by_query: dict, truth, ks, provenance,
 
 
 def score_files(hits_source: str, truth_source: str, ks=DEFAULT_KS, per_query: str | None = None,
-                summary: str | None = None, plot: str | None = None, warn=None) -> dict:
+                summary: str | None = None, plot: str | None = None, warn=None,
+                skip_unannotated: bool = False) -> dict:
     with contextlib.ExitStack() as stack:
         hits, hits_provenance, written = read_hits(hits_source, stack)
-        truth_rows = read_truth(truth_source, stack)
+        truth_rows, left_out = read_truth(truth_source, stack, skip_unannotated)
     truth = {written(row["id"]): inchikey_block(row["inchikey"]) for row in truth_rows}
     by_query: dict[str, list] = {}
     for row in sorted((r for r in hits if r["rank"] is not None), key=lambda r: (r["query_id"], r["rank"])):
         by_query.setdefault(row["query_id"], []).append(row)
-    mentioned = {r["query_id"] for r in hits}
+    mentioned = {r["query_id"] for r in hits} - {written(row["id"]) for row in left_out}
     unknown = sorted(mentioned - set(truth))
     if unknown:
         raise InputError(f"{display_name(hits_source)}: query {unknown[0]} (and {len(unknown) - 1} more) is not in "
                          f"{display_name(truth_source)}", hint="pass the queries file that was searched as --truth")
     ranks = compound_ranks({q: [(r["library_id"], r["inchikey"]) for r in rs] for q, rs in by_query.items()}, truth)
+    if warn and left_out:
+        first = left_out[0]
+        warn(f"warning: {len(left_out)} queries without a valid InChIKey left out of the recall (first: "
+             f"{first['id']}, {first['source_file']}, spectrum {first['source_index'] + 1})")
     if warn:
         _warn_of_partial_hits(mentioned, by_query, truth, ks, hits_provenance, display_name(hits_source), warn)
     fingerprints = TanimotoCache()
@@ -123,11 +133,13 @@ def score_files(hits_source: str, truth_source: str, ks=DEFAULT_KS, per_query: s
               "mean_top1_tanimoto": sum(similarities) / len(similarities) if similarities else None,
               "n_tanimoto": len(similarities),
               "n_without_hits": sum(1 for r in records if r["top1_id"] is None),
+              "n_unannotated": len(left_out),
               "ks": list(ks), "hits": tables.file_label(hits_source), "truth": tables.file_label(truth_source),
               "search": hits_provenance and hits_provenance["history"][-1],
               "model": hits_provenance and hits_provenance.get("model"),
               "textualization": hits_provenance and hits_provenance.get("textualization")}
-    step = tables.step_record("score", {"ks": list(ks)}, [hits_source, truth_source])
+    step = tables.step_record("score", {"ks": list(ks), "skip_unannotated": skip_unannotated},
+                              [hits_source, truth_source])
 
     def provenance_of(kind):
         history = (hits_provenance or {}).get("history", [])
