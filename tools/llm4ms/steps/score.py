@@ -3,7 +3,6 @@
 import contextlib
 import json
 
-
 from .. import __version__, tables
 from ..errors import InputError
 from ..scoring import TanimotoCache, compound_ranks, inchikey_block, recall_at_k
@@ -59,15 +58,16 @@ def read_truth(source: str, stack, skip_unannotated: bool = False) -> tuple[list
     tables.read_provenance(path, name, (tables.SPECTRA, tables.EMBEDDINGS))
     columns = ["id", "inchikey", "smiles", "name", "source_file", "source_index"]
     rows = tables.read_table(path, name, columns).to_pylist()
+    annotated = [row for row in rows if inchikey_block(row["inchikey"]) is not None]
     left_out = [row for row in rows if inchikey_block(row["inchikey"]) is None]
     if left_out and not skip_unannotated:
         row = left_out[0]
         raise InputError(f"{name}: spectrum {row['id']} ({row['source_file']}, spectrum {row['source_index'] + 1}): "
                          f"no valid InChIKey ({row['inchikey']!r}); scoring needs the true compound of every query",
                          hint="--skip-unannotated scores the annotated queries alone")
-    if rows and len(left_out) == len(rows):
+    if rows and not annotated:
         raise InputError(f"{name}: no query has a valid InChIKey; there is nothing to score")
-    return [row for row in rows if inchikey_block(row["inchikey"]) is not None], left_out
+    return annotated, left_out
 
 
 def _warn_of_partial_hits(mentioned: set, by_query: dict, truth, ks, provenance, name, warn) -> None:
