@@ -45,8 +45,8 @@ def search_command(queries, index, output, top_k, group, precursor_window, windo
     from ..streams import check_paths
 
     check_paths([queries, index], {"-o": output})
-    _warn_of_unused({"rerank_depth": rerank, "rerank_tolerance": rerank, "rerank_weight": rerank,
-                     "window_unit": precursor_window})
+    _warn_of_unused({"rerank_depth": ("--rerank", rerank), "rerank_tolerance": ("--rerank", rerank),
+                     "rerank_weight": ("--rerank", rerank), "window_unit": ("--precursor-window", precursor_window)})
     use_threads(threads)
     settings = SearchSettings(top_k, group, precursor_window, window_unit, rerank, rerank_depth, rerank_tolerance,
                               rerank_weight, ef_search, nprobe)
@@ -61,11 +61,10 @@ def search_command(queries, index, output, top_k, group, precursor_window, windo
 
 def _warn_of_unused(parents: dict) -> None:
     """An option given without the one it refines (--rerank-weight without --rerank) would change nothing, and
-    the hits would not say so."""
+    the hits would not say so. ``parents``: option → (the option it refines, that option's value)."""
     from click.core import ParameterSource
 
     context = click.get_current_context()
-    for option, parent in parents.items():
-        if parent is None and context.get_parameter_source(option) is not ParameterSource.DEFAULT:
-            needed = "--rerank" if option.startswith("rerank") else "--precursor-window"
+    for option, (needed, value) in parents.items():
+        if value is None and context.get_parameter_source(option) is not ParameterSource.DEFAULT:
             report("search", f"warning: --{option.replace('_', '-')} applies only with {needed}; ignored")

@@ -58,8 +58,9 @@ def read_truth(source: str, stack, skip_unannotated: bool = False) -> tuple[list
     tables.read_provenance(path, name, (tables.SPECTRA, tables.EMBEDDINGS))
     columns = ["id", "inchikey", "smiles", "name", "source_file", "source_index"]
     rows = tables.read_table(path, name, columns).to_pylist()
-    annotated = [row for row in rows if inchikey_block(row["inchikey"]) is not None]
-    left_out = [row for row in rows if inchikey_block(row["inchikey"]) is None]
+    annotated, left_out = [], []
+    for row in rows:
+        (left_out if inchikey_block(row["inchikey"]) is None else annotated).append(row)
     if left_out and not skip_unannotated:
         row = left_out[0]
         raise InputError(f"{name}: spectrum {row['id']} ({row['source_file']}, spectrum {row['source_index'] + 1}): "
@@ -120,10 +121,11 @@ def score_files(hits_source: str, truth_source: str, ks=DEFAULT_KS, per_query: s
     fingerprints = TanimotoCache()
     records = []
     for row in truth_rows:
-        top = by_query.get(written(row["id"]), [None])[0]
+        query = written(row["id"])
+        top = by_query.get(query, [None])[0]
         records.append({
             "query_id": row["id"], "name": row["name"], "inchikey": row["inchikey"],
-            "rank": ranks[written(row["id"])],
+            "rank": ranks[query],
             "top1_id": top and top["library_id"], "top1_name": top and top["name"],
             "top1_inchikey": top and top["inchikey"], "top1_score": top and top["score"],
             "top1_tanimoto": fingerprints.similarity(row["smiles"], top and top["smiles"]),
