@@ -124,6 +124,24 @@ def test_rejected_spectra_go_to_stderr_without_a_rejected_file(cli, data, tmp_pa
     assert "dup.mgf: spectrum 3 (MSBNK-" in result.stderr and "duplicate id (first at" in result.stderr
 
 
+def test_an_error_naming_an_odd_file_name_is_one_printable_line(cli, tmp_path):
+    name = "run\n\x1b[2J.mgf"  # a newline and a terminal escape, both legal in a POSIX file name
+    (tmp_path / name).write_text("")
+    line = fails(cli("textualize", "-q", tmp_path / name, "-o", tmp_path / "out.parquet"), 3, "run [2J.mgf: no spectra found")
+    assert line.isprintable()
+
+
+def test_a_warning_quoting_an_odd_id_is_one_printable_line(cli, data, tmp_path):
+    blocks = mgf_blocks(data)[:2]
+    odd = blocks[0].replace("SPECTRUM_ID=", "SPECTRUM_ID=\x1b]0;pwned\x07", 1)
+    write_mgf(tmp_path / "dup.mgf", [odd, blocks[1], odd])
+    result = cli("textualize", "-q", tmp_path / "dup.mgf", "-o", tmp_path / "out.parquet")
+    assert result.exit_code == 0
+    lines = result.stderr.splitlines()
+    assert any("duplicate id" in line for line in lines), lines
+    assert all(line.startswith("llm4ms textualize: ") and line.isprintable() for line in lines), lines
+
+
 def test_every_spectrum_bad_is_an_error(cli, data, tmp_path):
     blocks = [with_peak_line(b, lambda line: line.split()[0] + " -1") for b in mgf_blocks(data)[:1]]
     write_mgf(tmp_path / "all_bad.mgf", blocks)

@@ -18,7 +18,7 @@ class Llm4msError(Exception):
         text = f"error [{self.code}]: {self.message}"
         if self.hint:
             text += f" (hint: {self.hint})"
-        return " ".join(text.split())
+        return text
 
 
 class InputError(Llm4msError):

@@ -186,8 +186,7 @@ def _data_read(name: str):
     try:
         yield
     except (pa.ArrowException, OSError) as exc:
-        said = " ".join("".join(c if c.isprintable() else " " for c in str(exc)).split())  # it quotes raw bytes
-        raise InputError(f"{name}: a damaged Parquet file: its data cannot be read ({said})",
+        raise InputError(f"{name}: a damaged Parquet file: its data cannot be read ({exc})",
                          hint=_DAMAGED_HINT) from exc
 
 

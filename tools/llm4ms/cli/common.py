@@ -14,7 +14,10 @@ from ..streams import shown_output as shown  # noqa: F401 (the commands' name fo
 
 
 def report(command: str, message: str) -> None:
-    click.echo(f"llm4ms {command}: {message}", err=True)
+    """One printable line per message, whatever it quotes (a file name with a newline, a library's error with
+    raw bytes or terminal escapes): stderr is read line by line by Galaxy, Nextflow and grep."""
+    printable = "".join(c if c.isprintable() else " " for c in message)
+    click.echo(f"llm4ms {command}: {' '.join(printable.split())}", err=True)
 
 
 class Terminated(BaseException):
@@ -67,8 +70,8 @@ def handles_errors(command: str):
                     sys.exit(1)
                 if not isinstance(exc, Exception) or os.environ.get("LLM4MS_DEBUG"):
                     raise  # SystemExit from click; a bug's traceback with LLM4MS_DEBUG=1
-                report(command, " ".join(f"error [E_INTERNAL]: {type(exc).__name__}: {exc} "
-                                         "(hint: rerun with LLM4MS_DEBUG=1 and report the traceback)".split()))
+                report(command, f"error [E_INTERNAL]: {type(exc).__name__}: {exc} "
+                                "(hint: rerun with LLM4MS_DEBUG=1 and report the traceback)")
                 sys.exit(1)
             finally:
                 _OPEN_BARS.clear()
