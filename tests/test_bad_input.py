@@ -127,7 +127,8 @@ def test_rejected_spectra_go_to_stderr_without_a_rejected_file(cli, data, tmp_pa
 def test_an_error_naming_an_odd_file_name_is_one_printable_line(cli, tmp_path):
     name = "run\n\x1b[2J.mgf"  # a newline and a terminal escape, both legal in a POSIX file name
     (tmp_path / name).write_text("")
-    line = fails(cli("textualize", "-q", tmp_path / name, "-o", tmp_path / "out.parquet"), 3, "run [2J.mgf: no spectra found")
+    line = fails(cli("textualize", "-q", tmp_path / name, "-o", tmp_path / "out.parquet"), 3,
+                 "run [2J.mgf: no spectra found")
     assert line.isprintable()
 
 
@@ -164,6 +165,16 @@ def test_parquet_from_another_tool_is_refused(cli, tmp_path):
     fails(cli("build-index", tmp_path / "other.parquet", "-o", tmp_path / "x.index"), 4,
           "other.parquet", "no llm4ms provenance")
     nothing_written(tmp_path, "x.index")
+
+
+def test_a_spectra_table_without_rows_is_not_embedded_with_a_guessed_model(cli, data, tmp_path):
+    # filtered to nothing by hand: no template to choose the adapter by (it was the bare backbone, and search
+    # then failed on a model mismatch); refused before the model loads
+    assert cli("textualize", "-q", data / "ei_queries.msp", "-o", tmp_path / "q.parquet").exit_code == 0
+    pq.write_table(pq.read_table(tmp_path / "q.parquet").slice(0, 0), tmp_path / "none.parquet")
+    fails(cli("embed", "-q", tmp_path / "none.parquet", "-o", tmp_path / "out.parquet", "--model", "nope"), 3,
+          "none.parquet: no spectra to embed")
+    nothing_written(tmp_path, "out.parquet")
 
 
 def test_spectra_file_given_where_parquet_is_needed(cli, data, tmp_path):

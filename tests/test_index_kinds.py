@@ -247,3 +247,35 @@ def test_hnsw_on_one_thread_is_byte_reproducible(library):
         assert built[0] == built[1]
     finally:
         faiss.omp_set_num_threads(threads)  # the option sets faiss's process-wide thread count
+
+
+def test_library_bytes_do_not_depend_on_the_chunk_size_beyond_one_data_page(tmp_path):
+    # 6,000 spectra of 60 peaks: the m/z column spans several 1 MB data pages, whose boundaries pyarrow
+    # would take from the chunks it is given
+    from llm4ms.index import store
+
+    rng = np.random.default_rng(0)
+    rows = 6000
+    table = pa.table({"id": [f"s{i}" for i in range(rows)], "mz": [rng.uniform(50, 500, 60) for _ in range(rows)],
+                      "embedding": [[0.0, 1.0]] * rows})
+    pq.write_table(table, tmp_path / "library.emb.parquet")
+    written = []
+    for chunk in (777, 16384):
+        sink = io.BytesIO()
+        store.write_library(pq.ParquetFile(tmp_path / "library.emb.parquet"), chunk, sink)
+        written.append(sink.getvalue())
+    assert written[0] == written[1]
+    assert pq.read_table(pa.BufferReader(written[0])).equals(table.drop_columns(["embedding"]))
+
+
+def test_options_of_another_kind_are_said_to_be_ignored(library):
+    # the index records only its kind's parameters, so a typo in --kind would otherwise go unseen
+    result = run("build-index", "-q", library / "library.emb.parquet", "-o", library / "typo.index",
+                 "--nlist", "4", "--ef-search", "200")
+    assert result.exit_code == 0, result.stderr
+    assert "warning: --nlist applies only to --kind ivf or ivfpq; ignored" in result.stderr
+    assert "warning: --ef-search applies only to --kind hnsw; ignored" in result.stderr
+    assert index_provenance(library / "typo.index")["index"]["kind"] == "flat"
+    result = run("build-index", "-q", library / "library.emb.parquet", "-o", library / "meant.index",
+                 "--kind", "hnsw", "--ef-search", "200", "--nprobe", "16")
+    assert result.exit_code == 0 and result.stderr.count("warning") == 1 and "--nprobe applies only" in result.stderr

@@ -119,6 +119,31 @@ def test_a_second_text_view_sits_beside_the_first_and_is_never_mixed_with_single
     assert not (ei / "twice.emb.parquet").exists()
 
 
+def test_a_second_view_of_msms_texts_is_noted_and_counted_in_spectra(cli, work, tiny_model, monkeypatch):
+    # MS/MS rows repeat their text (a mixed library's MS/MS queries need it), which is said, not silent; the
+    # summary counts spectra, not the two texts of each, also when chunks were resumed
+    import llm4ms.steps.embed as embed_step
+
+    assert cli("textualize", "-q", work / "ms2_queries.mgf", "-o", work / "q.parquet").exit_code == 0
+    chunk, calls = embed_step._embed_chunk, []
+
+    def stopping(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return chunk(*args, **kwargs)
+
+    options = ["--model", tiny_model, "--also-peak-choice", "mz-weighted", "--chunk-rows", "4", "-q"]
+    monkeypatch.setattr(embed_step, "_embed_chunk", stopping)
+    assert cli("embed", work / "q.parquet", "-o", work / "q.emb.parquet", *options).exit_code == 130
+    monkeypatch.setattr(embed_step, "_embed_chunk", chunk)
+    result = cli("embed", work / "q.parquet", "-o", work / "q.emb.parquet", *options)
+    assert result.exit_code == 0, result.stderr
+    assert "q.parquet has no EI spectra, so --also-peak-choice embeds each text twice as it is" in result.stderr
+    rows = pq.read_table(work / "q.parquet").num_rows
+    assert f"embedded {rows} spectra (8 from resumed chunks)" in result.stderr, result.stderr
+
+
 def test_search_tsv_spectrum_grouping_and_window(cli, work, tiny_model):
     for role in ("library", "queries"):
         cli("textualize", "-q", work / f"ms2_{role}.mgf", "-o", work / f"{role}.parquet")

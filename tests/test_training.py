@@ -649,3 +649,57 @@ def test_train_refuses_training_sets_it_cannot_learn_from(cli, ms2_table, mined,
     one = spectra.filter(pa.array([k == repeated for k in keys]))
     pq.write_table(one, tmp_path / "one.parquet")
     refused(tmp_path / "one.parquet", "spectra of 1 compound(s) with an InChIKey")
+
+
+def test_train_keeps_what_is_not_its_adapter_and_says_what_it_takes_otherwise(cli, ms2_table, mined, tiny_model,
+                                                                               tmp_path):
+    import shutil
+
+    *_, saved = mined
+    args = ["--model", tiny_model, "--layers", "2", "--steps", "1", "--batch-size", "4", "--lora-r", "4", "-q"]
+
+    def refused(fragment, *arguments):
+        result = cli("train", *arguments, *args)
+        lines = result.stderr.strip().splitlines()
+        assert result.exit_code == 3 and len(lines) == 1 and fragment in lines[0], result.stderr
+
+    out = tmp_path / "a"
+    assert cli("train", ms2_table, "-o", out, *args).exit_code == 0
+    # the new adapter replaces the folder: a table kept there (here the very input) would have gone with it
+    shutil.copyfile(ms2_table, out / "library.parquet")
+    refused("a: holds library.parquet beside its adapter", out / "library.parquet", "-o", out)
+    assert (out / "library.parquet").exists()
+    (out / "library.parquet").unlink()
+    refused("--save-examples would go in the adapter folder", ms2_table, "-o", out,
+            "--save-examples", out / "set.parquet")
+    refused("--save-examples would go to the adapter folder", ms2_table, "-o", tmp_path / "same",
+            "--save-examples", tmp_path / "same")
+    assert not (tmp_path / "same").exists() and not (out / "set.parquet").exists()
+
+    # a saved set's mining thresholds are the run's; asking for others would need it mined again
+    assert cli("train", ms2_table, "-o", tmp_path / "m", "--negative-tanimoto", "0.3", "--positive-tanimoto", "0.9",
+               "--save-examples", tmp_path / "set03.parquet", *args).exit_code == 0
+    refused("mined with --negative-tanimoto 0.3; --negative-tanimoto 0.05 needs it mined again",
+            tmp_path / "set03.parquet", "-o", tmp_path / "b", "--negative-tanimoto", "0.05")
+    assert cli("train", tmp_path / "set03.parquet", "-o", tmp_path / "b", "--negative-tanimoto", "0.3",
+               *args).exit_code == 0
+    result = cli("train", tmp_path / "set03.parquet", "-o", tmp_path / "c", *args)
+    assert result.exit_code == 0, result.stderr
+    stage = json.loads((tmp_path / "c" / "llm4ms_adapter.json").read_text())["stages"][-1]
+    assert stage["settings"]["negative_tanimoto"] == stage["training_set"]["mining"]["negative_tanimoto"] == 0.3
+    assert stage["settings"]["positive_tanimoto"] == 0.9
+    assert (tmp_path / "b" / "adapter_model.safetensors").read_bytes() == (
+        tmp_path / "c" / "adapter_model.safetensors").read_bytes()
+
+    # what a step takes, when it is not what was asked, is said before the first step and recorded
+    spectra = pq.read_table(saved).num_rows
+    result = cli("train", saved, "-o", tmp_path / "d", *args[:-3], "--batch-size", "10000", "--stage", "simcse",
+                 "--max-length", "16", "--new-text", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert f"warning: {spectra} texts a step, not --batch-size 10000" in result.stderr
+    assert f"warning: {spectra} of {spectra} training texts are longer than --max-length 16" in result.stderr
+    assert "--new-text is ignored without --init-adapter" in result.stderr
+    stage = json.loads((tmp_path / "d" / "llm4ms_adapter.json").read_text())["stages"][-1]
+    assert stage["texts_per_step"] == stage["texts_over_max_length"] == spectra
+    stage = json.loads((out / "llm4ms_adapter.json").read_text())["stages"][-1]
+    assert stage["anchors_per_step"] == 4 and "texts_over_max_length" not in stage

@@ -2,8 +2,8 @@ import click
 
 from ..index import kinds
 from ..index.store import CHUNK_ROWS
-from .common import (handles_errors, output_option, progress_factory, quiet_option, report, shown, threads_option,
-                     use_threads)
+from .common import (given_options, handles_errors, output_option, progress_factory, quiet_option, report, shown,
+                     threads_option, use_threads)
 
 
 @click.command("build-index")
@@ -46,6 +46,11 @@ def build_index_command(embeddings, output, kind, hnsw_m, ef_construction, ef_se
     from ..streams import check_paths
 
     check_paths([embeddings], {"-o": output})
+    given = given_options()
+    for option, applies in kinds.BUILD_PARAMETERS.items():
+        if option in given and kind not in applies:  # the index would not record it: a typo in --kind goes unseen
+            report("build-index", f"warning: --{option.replace('_', '-')} applies only to --kind "
+                                  f"{' or '.join(applies)}; ignored")
     use_threads(threads)
     options = kinds.IndexOptions(kind, hnsw_m, ef_construction, ef_search, nlist, nprobe, pq_m, pq_bits)
     count = build_index(embeddings, output, options, chunk_rows, progress_factory(quiet, "spectra", "build-index"))

@@ -20,6 +20,15 @@ def report(command: str, message: str) -> None:
     click.echo(f"llm4ms {command}: {' '.join(printable.split())}", err=True)
 
 
+def given_options() -> frozenset:
+    """The running command's options given on its command line rather than left at their defaults."""
+    from click.core import ParameterSource
+
+    context = click.get_current_context()
+    return frozenset(name for name in context.params
+                     if context.get_parameter_source(name) is not ParameterSource.DEFAULT)
+
+
 class Terminated(BaseException):
     """SIGTERM or SIGHUP, raised where the command is, so that it unwinds as Ctrl-C does: temporary files
     removed, finished resume chunks kept. Schedulers (scancel, Nextflow, Galaxy, timeout, docker stop) stop a

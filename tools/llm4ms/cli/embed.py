@@ -60,6 +60,7 @@ def embed_command(spectra, output, model, adapter, device, dtype, batch_size, la
     if encoder.truncated:
         report("embed", f"warning: {encoder.truncated} texts were longer than --max-length {max_length} tokens "
                         "and were truncated")
-    resumed = f" ({count - encoder.encoded} from resumed chunks)" if encoder.encoded < count else ""
+    now = encoder.encoded // (2 if also_peak_choice else 1)  # the encoder counts texts: two a spectrum then
+    resumed = f" ({count - now} from resumed chunks)" if now < count else ""
     report("embed", f"embedded {count} spectra{resumed} with {model} on {encoder.device} in {seconds:.1f} s "
-                    f"({encoder.encoded / max(seconds, 1e-9):.1f} spectra/s) to {shown(output)}")
+                    f"({now / max(seconds, 1e-9):.1f} spectra/s) to {shown(output)}")

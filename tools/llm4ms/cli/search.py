@@ -1,8 +1,8 @@
 import click
 
 from ..index.search import GROUPS, RERANK_METHODS
-from .common import (handles_errors, output_option, progress_factory, quiet_option, report, shown, threads_option,
-                     use_threads)
+from .common import (given_options, handles_errors, output_option, progress_factory, quiet_option, report, shown,
+                     threads_option, use_threads)
 
 
 @click.command("search")
@@ -62,9 +62,7 @@ def search_command(queries, index, output, top_k, group, precursor_window, windo
 def _warn_of_unused(parents: dict) -> None:
     """An option given without the one it refines (--rerank-weight without --rerank) would change nothing, and
     the hits would not say so. ``parents``: option → (the option it refines, that option's value)."""
-    from click.core import ParameterSource
-
-    context = click.get_current_context()
+    given = given_options()
     for option, (needed, value) in parents.items():
-        if value is None and context.get_parameter_source(option) is not ParameterSource.DEFAULT:
+        if value is None and option in given:
             report("search", f"warning: --{option.replace('_', '-')} applies only with {needed}; ignored")

@@ -8,7 +8,7 @@ from ..textualize.settings import PEAK_CHOICES
 from ..training import DTYPES, LOSSES, POSITIVES, STAGES, TrainSettings
 from ..training.augment import PROFILES
 from ..training.settings import STATE
-from .common import Terminated, handles_errors, progress_factory, quiet_option, report
+from .common import Terminated, given_options, handles_errors, progress_factory, quiet_option, report
 
 
 @click.command("train")
@@ -99,13 +99,16 @@ def train_command(spectra, output, stage, loss, model, init_adapter, new_text, l
                              positive_tanimoto=positive_tanimoto,
                              negative_tanimoto=negative_tanimoto, seed=seed, checkpoint_every=checkpoint_every,
                              max_minutes=max_minutes, max_rank=max_rank)
+    if new_text and not init_adapter:
+        report("train", "warning: --new-text is ignored without --init-adapter (a first stage reads any text)")
     start = time.perf_counter()
     checkpoint = checkpoint_of(output)
     if resume and not (checkpoint / STATE).exists():
         report("train", f"--resume: no checkpoint in {checkpoint}; training from step 0")
     try:
         made = train_adapter(spectra, output, settings, model, init_adapter, device, resume, save_examples,
-                             lambda unit, desc: progress_factory(quiet, unit, desc), dtype, new_text)
+                             lambda unit, desc: progress_factory(quiet, unit, desc), dtype, new_text,
+                             given_options(), lambda message: report("train", message))
     except (KeyboardInterrupt, Terminated) as stop:
         if (checkpoint / STATE).exists():  # saved as the run stopped: the step in flight is all it loses
             stop.llm4ms_note = f"the checkpoint in {checkpoint} is kept; the same command with --resume continues it"
@@ -119,10 +122,6 @@ def train_command(spectra, output, stage, loss, model, init_adapter, new_text, l
     if positives != "all":
         report("train", f"--positives {positives}: {training_set['positives_of_other_kind_set_aside']} "
                         "same-compound positives of the other kind set aside")
-    anchors = made["metadata"]["stages"][-1].get("anchors_per_step", batch_size)
-    if anchors < batch_size:
-        report("train", f"warning: {anchors} anchors a step, not --batch-size {batch_size}: a batch takes one "
-                        f"spectrum per compound, and the training set has {anchors} compounds")
     report("train", f"{stage} stage: {result['steps_done']} steps in {time.perf_counter() - start:.0f} s, "
                     f"loss {result['final_loss_mean_last_50']} (mean of the last 50), adapter in {output}")
     if result["stopped_by_time_budget"]:

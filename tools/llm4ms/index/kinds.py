@@ -122,6 +122,9 @@ def new_index(record: dict):
     return index
 
 
+# build-index option ← the index kinds it applies to
+BUILD_PARAMETERS = {"hnsw_m": ("hnsw",), "ef_construction": ("hnsw",), "ef_search": ("hnsw",),
+                    "nlist": ("ivf", "ivfpq"), "nprobe": ("ivf", "ivfpq"), "pq_m": ("ivfpq",), "pq_bits": ("ivfpq",)}
 # search-time parameter ← the index kinds it applies to
 SEARCH_PARAMETERS = {"ef_search": ("hnsw",), "nprobe": ("ivf", "ivfpq")}
 

@@ -133,10 +133,13 @@ def write_library(parquet: pq.ParquetFile, chunk_rows: int, sink) -> None:
             if rows >= LIBRARY_ROW_GROUP:
                 table = pa.Table.from_batches(pending)
                 full = rows - rows % LIBRARY_ROW_GROUP
-                writer.write_table(table.slice(0, full), row_group_size=LIBRARY_ROW_GROUP)
+                # one array per column: pyarrow starts data pages at the chunks' boundaries, so a table of
+                # several chunks would write other bytes for the same rows
+                writer.write_table(table.slice(0, full).combine_chunks(), row_group_size=LIBRARY_ROW_GROUP)
                 pending, rows = table.slice(full).to_batches(), rows - full
         if rows:
-            writer.write_table(pa.Table.from_batches(pending, writer.schema), row_group_size=LIBRARY_ROW_GROUP)
+            writer.write_table(pa.Table.from_batches(pending, writer.schema).combine_chunks(),
+                               row_group_size=LIBRARY_ROW_GROUP)
 
 
 def _reserve(index, size: int) -> None:

@@ -15,7 +15,7 @@ from ..errors import InputError, Llm4msError
 from ..resume import ChunkStore, resume_folder
 from ..streams import atomic_output, display_name, input_path, output_folder
 from ..textualize import second_view_texts
-from ..textualize.settings import second_view
+from ..textualize.settings import EI_TEMPLATES, second_view
 
 
 def load_encoder(model: str, adapter: str | None, device: str, dtype: str, layers: int | None,
@@ -69,10 +69,16 @@ def embed_table(source: str, output: str, encoder, batch_size: int = 16, chunk_r
             second_view(provenance["textualization"], also_peak_choice, name)["templates"]
         output_folder(output)  # before the model loads
         folder = resume_folder(output)
-        if not isinstance(encoder, SpectrumEncoder):
-            encoder = encoder(provenance["textualization"], table_templates(path, name))
         parquet = tables.open_parquet(path, name)
         total = parquet.metadata.num_rows
+        if not total:  # nothing to choose the adapter by, and textualize never writes such a table
+            raise InputError(f"{name}: no spectra to embed", hint="textualize spectra files into the table")
+        templates = table_templates(path, name)
+        if second is not None and not templates & set(EI_TEMPLATES) and warn is not None:
+            warn(f"note: {name} has no EI spectra, so --also-peak-choice embeds each text twice as it is (twice "
+                 "the time): only for a search against a library embedded with it")
+        if not isinstance(encoder, SpectrumEncoder):
+            encoder = encoder(provenance["textualization"], templates)
         record = encoder.record
         if second is not None:
             record = {**record, "dim": 2 * record["dim"], "also_peak_choice": also_peak_choice}

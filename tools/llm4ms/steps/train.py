@@ -1,7 +1,9 @@
 """Spectra table (or mined training set) → LoRA adapter folder, one stage per run."""
 
 import contextlib
+import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -12,7 +14,7 @@ from ..backbone.adapters import check_adapter_base, read_metadata, resolve_adapt
 from ..errors import InputError, ModelError
 from ..streams import STDIO, atomic_output, display_name, input_path, output_folder
 from ..textualize.settings import EI_TEMPLATES, differing_templates, second_view
-from ..training.adapters import METADATA, save_adapter
+from ..training.adapters import ADAPTER_FILES, LOG, METADATA, save_adapter
 from ..training.examples import ABOVE_MASS, TRAINING_SET, check_training_set, mine
 from ..training.settings import TrainSettings
 
@@ -50,18 +52,48 @@ def load_training_set(source: str, settings: TrainSettings, save_examples: str |
     return table, provenance, summary, digest
 
 
+MINING_OPTIONS = ("positive_tanimoto", "negative_tanimoto", "hard_negatives")
+
+
+def mining_settings(settings: TrainSettings, provenance: dict, given: frozenset, name: str) -> TrainSettings:
+    """A saved training set was mined with its own thresholds, which the run then uses (the loss's positive
+    mask included) and records; an option given for another value would need the set mined again."""
+    if provenance["format"] != TRAINING_SET:
+        return settings
+    mined = {key: value for key, value in provenance["history"][-1]["parameters"].items() if key in MINING_OPTIONS}
+    for key in sorted(given & set(mined)):
+        if getattr(settings, key) != mined[key]:
+            option = "--" + key.replace("_", "-")
+            raise InputError(f"{name}: a training set mined with {option} {mined[key]}; {option} "
+                             f"{getattr(settings, key)} needs it mined again",
+                             hint=f"train on the spectra table it was mined from, or drop {option}")
+    return replace(settings, **mined)
+
+
 def checkpoint_of(output: str) -> Path:
     """The checkpoint folder of adapter folder ``output``: OUTPUT.checkpoint beside it."""
     target = Path(output)
     return target.with_name(target.name + ".checkpoint")
 
 
-def _check_output(output: Path) -> None:
+def _check_output(output: Path, save_examples: str | None) -> None:
     if str(output) == STDIO:
         raise InputError("-o -: train writes an adapter folder, which cannot go to stdout",
                          hint="give -o a folder name")
     if output.exists() and (not output.is_dir() or (any(output.iterdir()) and not (output / METADATA).exists())):
         raise InputError(f"{output}: exists and is not an llm4ms adapter folder; not overwriting it")
+    # the new adapter replaces the whole folder: anything kept beside the old one would go with it
+    foreign = sorted(set(os.listdir(output)) - ADAPTER_FILES) if output.is_dir() else ()
+    if foreign:
+        raise InputError(f"{output}: holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''} beside "
+                         "its adapter; the new adapter replaces the whole folder",
+                         hint="move those files out of it, or give -o a new folder")
+    if save_examples and save_examples != STDIO:
+        folder, examples = Path(os.path.realpath(output)), Path(os.path.realpath(save_examples))
+        if examples == folder or folder in examples.parents:
+            raise InputError(f"{save_examples}: --save-examples would go {'in' if examples != folder else 'to'} the "
+                             f"adapter folder -o {output}, which the adapter replaces",
+                             hint="save the training set outside the adapter folder")
     output_folder(str(output))
 
 
@@ -108,21 +140,45 @@ def _check_positives(positives: str, table, name: str) -> None:
                          hint="drop --positives")
 
 
+def _per_step(settings: TrainSettings, compounds: int, spectra: int, over_length: int, warn) -> dict:
+    """What each step takes, for the stage's record, and a warning where it is not what was asked."""
+    if settings.stage == "supervised":  # a batch takes one spectrum per compound
+        record, why = {"anchors_per_step": min(settings.batch_size, compounds)}, f"{compounds} compounds"
+    else:
+        record, why = {"texts_per_step": min(settings.batch_size, spectra)}, f"{spectra} spectra"
+    taken, = record.values()
+    if warn and taken < settings.batch_size:
+        warn(f"warning: {taken} {'anchors' if settings.stage == 'supervised' else 'texts'} a step, not --batch-size "
+             f"{settings.batch_size}: the training set has {why}")
+    if over_length:
+        record["texts_over_max_length"] = over_length
+        if warn:
+            warn(f"warning: {over_length} of {spectra} training texts are longer than --max-length "
+                 f"{settings.max_length} tokens; training sees them cut, embed reads them whole (hint: raise "
+                 "--max-length)")
+    return record
+
+
 def train_adapter(source: str, output: str, settings: TrainSettings, model: str, init_adapter: str | None,
                   device: str, resume: bool = False, save_examples: str | None = None,
-                  progress_factory=None, dtype: str = "auto", new_text: bool = False) -> dict:
+                  progress_factory=None, dtype: str = "auto", new_text: bool = False,
+                  given: frozenset = frozenset(), warn=None) -> dict:
+    """``given``: the names of the settings asked for (the rest are defaults); a saved training set's mining
+    thresholds replace those not asked for. ``warn`` hears, before the first step, of what the run will do
+    otherwise than asked."""
     from ..backbone.encoder import pick_device
     from ..training.loop import CheckpointMismatch, train, write_log
     from ..training.model import TrainableEncoder
     from ..training.sampler import Examples
 
     target = Path(output)
-    _check_output(target)
+    _check_output(target, save_examples)
     resolved = resolve_model(model)  # a wrong --model or --device fails before the mining, not after it
     device = pick_device(device)
     table, provenance, summary, digest = load_training_set(
         source, settings, save_examples, progress_factory("spectra", "mine pairs") if progress_factory else None)
     name = display_name(source)
+    settings = mining_settings(settings, provenance, given, name)
     textualization = provenance["textualization"]
     templates = sorted(set(table.column("template").to_pylist()))
     earlier, trained_on, earlier_text = _earlier_stages(init_adapter, resolved, settings, textualization,
@@ -137,6 +193,8 @@ def train_adapter(source: str, output: str, settings: TrainSettings, model: str,
                          "contrasts compounds and needs two or more",
                          hint="train on a library of many compounds, or use --stage mntp or simcse")
     encoder = TrainableEncoder(resolved, settings, init_adapter, device, dtype)
+    per_step = _per_step(settings, compounds, len(examples), encoder.over_length(table.column("text").to_pylist()),
+                         warn)
     checkpoint = checkpoint_of(output)
     # What a checkpoint must have been made from to be resumed, besides the settings.
     identity = {"model": resolved.fingerprint, "training_set_sha256": digest,
@@ -154,7 +212,7 @@ def train_adapter(source: str, output: str, settings: TrainSettings, model: str,
                                "mining": mining, "summary": summary,
                                **({"positives_of_other_kind_set_aside": examples.set_aside}
                                   if settings.positives != "all" else {})},
-              **({"anchors_per_step": min(settings.batch_size, compounds)} if settings.stage == "supervised" else {}),
+              **per_step,
               **{k: v for k, v in result.items() if k != "history"}}
     if earlier_text is not None:  # the adapter now reads only the new texts; the stages before read these
         record["moved_from_textualization"] = earlier_text
@@ -169,7 +227,7 @@ def train_adapter(source: str, output: str, settings: TrainSettings, model: str,
     partial.mkdir()
     try:
         save_adapter(encoder.network, partial, init_adapter, metadata, settings.max_rank)
-        write_log(result["history"], partial / "train_log.tsv")
+        write_log(result["history"], partial / LOG)
         if target.exists():
             shutil.rmtree(target)
         partial.replace(target)

@@ -18,6 +18,8 @@ from ..backbone.adapters import METADATA
 
 WEIGHTS = "adapter_model.safetensors"
 CONFIG = "adapter_config.json"
+LOG = "train_log.tsv"
+ADAPTER_FILES = {WEIGHTS, CONFIG, METADATA, LOG}
 SAVE_DTYPE = torch.float16  # halves the folder; LoRA factors lose nothing that shows in the embeddings
 
 

@@ -58,6 +58,10 @@ class TrainableEncoder:
         features["embed_mask"] = embed_mask
         return {k: v.to(self.device) for k, v in features.items()}
 
+    def over_length(self, texts: list[str]) -> int:
+        """How many of ``texts`` `features` cuts."""
+        return sum(len(ids) > self.wrapper.max_length for ids in self.tokenizer(texts)["input_ids"])
+
     def embed(self, texts: list[str]):
         with self.autocast:
             return self.wrapper.forward(self.features(texts)).float()
