@@ -106,6 +106,9 @@ def test_a_file_name_that_is_not_utf8_is_read_and_shown_escaped(cli, work):
     with open(work / os.fsdecode(b"q\xe9.parquet"), "rb") as handle:  # pyarrow cannot take the name either
         table = pq.read_table(handle, columns=["source_file"])
     assert set(table.column("source_file").to_pylist()) == {"sp\\xe9c.mgf"}
+    with open(work / os.fsdecode(b"q\xe9.parquet"), "rb") as handle:
+        provenance = json.loads(pq.read_schema(handle).metadata[b"llm4ms"])
+    assert provenance["history"][-1]["inputs"] == ["sp\\xe9c.mgf"]  # was a lone surrogate, not UTF-8
     result = cli("textualize", "-q", work / os.fsdecode(b"q\xe9.parquet"), "-o", work / "again.parquet")
     assert result.exit_code == 0, result.stderr
 

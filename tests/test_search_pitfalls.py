@@ -77,3 +77,33 @@ def test_score_warns_that_spectrum_hits_can_hold_fewer_compounds_than_k(cli, ei)
     assert spectrum.exit_code == compound.exit_code == 0
     assert "ranks spectra (search --group spectrum)" in spectrum.stderr and "fewer than 20 compounds" in spectrum.stderr
     assert "warning" not in compound.stderr
+
+
+def test_hits_score_cannot_read_are_input_errors_naming_the_line(cli, ei):
+    # without its rank column a hits TSV scored Recall 0 with exit 0; a broken provenance line or rank was
+    # E_INTERNAL (exit 1)
+    from test_bad_input import fails
+
+    assert cli("search", "-q", ei / "queries.emb.parquet", ei / "library.index", "-o", ei / "hits.tsv").exit_code == 0
+    provenance, header, *rows = (ei / "hits.tsv").read_text().split("\n")[:-1]
+    columns = header.split("\t")
+
+    def without(column):
+        keep = [i for i, name in enumerate(columns) if name != column]
+        return "\n".join("\t".join(line.split("\t")[i] for i in keep) for line in [header, *rows]) + "\n"
+
+    cases = {"norank.tsv": (without("rank"), "line 1: not a hits table (no rank column)"),
+             "noname.tsv": (without("name"), None),  # only the per-query top1_name is then empty
+             "nolib.tsv": (provenance + "\n" + without("library_id"),
+                           "line 2: not a hits table (no library_id column)"),
+             "json.tsv": ("# llm4ms {not json\n" + header + "\n", "line 1: the provenance line is not JSON"),
+             "rank.tsv": ("\n".join([provenance, header, rows[0].replace("\t1\t", "\tx\t", 1)]) + "\n",
+                          "line 3: rank 'x' or score")}
+    for name, (text, message) in cases.items():
+        (ei / name).write_text(text)
+        if message is None:
+            assert cli("score", ei / name, "--truth", ei / "queries.parquet").exit_code == 0
+        else:
+            fails(cli("score", ei / name, "--truth", ei / "queries.parquet"), 3, f"{name}: {message}")
+    (ei / "full.tsv").write_text("\n".join([header, *rows]) + "\n")  # no provenance line: still scored
+    assert cli("score", ei / "full.tsv", "--truth", ei / "queries.parquet").exit_code == 0

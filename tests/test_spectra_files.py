@@ -5,6 +5,7 @@ import base64
 import gzip
 import re
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -158,14 +159,40 @@ def test_several_mzml_runs_keep_every_scan_under_ids_that_name_their_run(cli, da
     for run in ("runA", "runB"):
         (tmp_path / f"{run}.mzML").write_bytes((data / "ms2_queries.mzML").read_bytes())
     alone, _ = texts(cli, tmp_path / "runA.mzML", tmp_path, "alone.parquet")
-    result = cli("textualize", "-q", tmp_path / "runA.mzML", tmp_path / "runB.mzML", "-o", tmp_path / "runs.parquet")
+    result = cli("textualize", "-q", tmp_path / "runA.mzML", tmp_path / "runB.mzML", "-o", tmp_path / "runs.parquet",
+                 "--rejected", tmp_path / "runs.rejected.tsv")
     assert result.exit_code == 0, result.stderr
+    rejected = [line.split("\t") for line in (tmp_path / "runs.rejected.tsv").read_text().splitlines()[2:]]
+    # the scans set aside (an MS1 scan) name their run as the written ones do
+    assert rejected and {(Path(f).name, i.split("#")[0]) for f, _, i, _ in rejected} == {
+        ("runA.mzML", "runA.mzML"), ("runB.mzML", "runB.mzML")}
     runs = pq.read_table(tmp_path / "runs.parquet", columns=["id", "text"]).to_pylist()
     assert runs == [{"id": f"{run}.mzML#{row['id']}", "text": row["text"]} for run in ("runA", "runB") for row in alone]
     assert "duplicate" not in result.stderr and f"wrote {2 * len(alone)} spectra" in result.stderr
     again = cli("textualize", "-q", tmp_path / "runA.mzML", tmp_path / "runA.mzML", "-o", tmp_path / "twice.parquet")
     # the same run given twice is still the same spectra twice
     assert again.exit_code == 0 and f"wrote {len(alone)} spectra" in again.stderr and "duplicate id" in again.stderr
+
+
+def test_files_of_the_same_name_in_two_folders_keep_their_rows_apart(cli, data, tmp_path):
+    # spectra without ids take <file>#<n>: two run.mgf of two folders gave the same ids, and every spectrum of
+    # the second was rejected as a duplicate of the first
+    blocks = [b for b in (data / "ms2_queries.mgf").read_text().split("BEGIN IONS") if b.strip()]
+    plain = "".join("BEGIN IONS" + "".join(line + "\n" for line in b.splitlines()
+                                           if not line.startswith(("TITLE=", "SPECTRUM_ID="))) for b in blocks)
+    for folder in ("r1", "r2"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "run.mgf").write_text(plain)
+    result = cli("textualize", "-q", tmp_path / "r1" / "run.mgf", tmp_path / "r2" / "run.mgf", "-o",
+                 tmp_path / "both.parquet")
+    assert result.exit_code == 0 and "; 0 rejected" in result.stderr, result.stderr
+    table = pq.read_table(tmp_path / "both.parquet", columns=["id", "source_file"]).to_pylist()
+    assert len(table) == 2 * len(blocks) == len({row["id"] for row in table})
+    assert {row["source_file"] for row in table} == {str(tmp_path / "r1" / "run.mgf"), str(tmp_path / "r2" / "run.mgf")}
+    assert table[0]["id"] == f"{tmp_path / 'r1' / 'run.mgf'}#1"
+    # one folder's file alone keeps its base name
+    assert cli("textualize", "-q", tmp_path / "r1" / "run.mgf", "-o", tmp_path / "one.parquet").exit_code == 0
+    assert pq.read_table(tmp_path / "one.parquet", columns=["id"]).column("id")[0].as_py() == "run.mgf#1"
 
 
 def test_a_truncated_mzml_is_one_line_on_stderr(data, tmp_path):

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from . import __version__
 from .errors import IncompatibleError, InputError
+from .streams import display_name
 from .textualize.settings import differing_templates
 
 PROVENANCE_KEY = b"llm4ms"
@@ -68,8 +69,9 @@ def new_provenance(kind: str, step: dict, textualization: dict | None, model: di
 
 
 def file_label(path: str) -> str:
-    """How provenance names a file: its base name, so outputs do not depend on where a job ran."""
-    return Path(path).name if path != "-" else "-"
+    """How provenance names a file: its base name, so outputs do not depend on where a job ran; bytes that
+    are not UTF-8 as \\x escapes, as messages give them (JSON could not hold them otherwise)."""
+    return display_name(Path(path).name) if path != "-" else "-"
 
 
 def step_record(command: str, parameters: dict, inputs: list[str]) -> dict:

@@ -13,6 +13,18 @@ from ..streams import atomic_output, display_name, input_path
 DEFAULT_KS = (1, 5, 10)
 
 
+# what the recall needs; score, name and smiles fill the per-query top1 cells where a table has them
+HITS_COLUMNS = ("query_id", "rank", "library_id", "inchikey")
+
+
+def _check_columns(header, name: str, where: str) -> None:
+    """A hits table without a column the recall needs would score as all misses (no rank) or fail on a key."""
+    missing = [column for column in HITS_COLUMNS if column not in header]
+    if missing:
+        raise InputError(f"{name}: {where}not a hits table (no {', '.join(missing)} column)",
+                         hint=f"score needs {', '.join(HITS_COLUMNS)}, as 'llm4ms search' writes them")
+
+
 def read_hits(source: str, stack) -> tuple[list[dict], dict | None, object]:
     """Rows of a hits table (Parquet or llm4ms TSV), its provenance, and how it writes a query id (TSV:
     without tabs or line ends, tables.tsv_cell), for finding each query's truth."""
@@ -22,7 +34,9 @@ def read_hits(source: str, stack) -> tuple[list[dict], dict | None, object]:
         magic = handle.read(4)
     if magic == b"PAR1":
         provenance = tables.read_provenance(path, name, (tables.HITS,))
-        return tables.read_table(path, name).to_pylist(), provenance, str
+        table = tables.read_table(path, name)
+        _check_columns(table.column_names, name, "")
+        return table.to_pylist(), provenance, str
     provenance = None
     with open(path, encoding="utf-8", errors="strict") as handle:
         try:
@@ -32,20 +46,28 @@ def read_hits(source: str, stack) -> tuple[list[dict], dict | None, object]:
         except UnicodeDecodeError as exc:
             raise InputError(f"{name}: not a hits table (binary content at byte {exc.start})") from exc
     if lines and lines[0].startswith(tables.TSV_PREFIX):
-        provenance = json.loads(lines.pop(0)[len(tables.TSV_PREFIX):])
+        try:
+            provenance = json.loads(lines.pop(0)[len(tables.TSV_PREFIX):])
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{name}: line 1: the provenance line is not JSON ({exc.msg} at column "
+                             f"{exc.colno + len(tables.TSV_PREFIX)})",
+                             hint="score reads the output of 'llm4ms search' as it wrote it") from exc
         tables.check_provenance(provenance, name, (tables.HITS,))
-    if not lines or "query_id" not in lines[0].split("\t"):
-        raise InputError(f"{name}: line 1: not a hits table (no query_id column)",
-                         hint="score reads the output of 'llm4ms search'")
-    header = lines[0].split("\t")
+    first = 1 + (provenance is not None)
+    header = lines[0].split("\t") if lines else []
+    _check_columns(header, name, f"line {first}: ")
     rows = []
-    for number, line in enumerate(lines[1:], start=2 + (provenance is not None)):
+    for number, line in enumerate(lines[1:], start=first + 1):
         cells = line.split("\t")
         if len(cells) != len(header):
             raise InputError(f"{name}: line {number}: {len(cells)} columns, header has {len(header)}")
         row = dict(zip(header, (c or None for c in cells)))
-        row["rank"] = int(row["rank"]) if row.get("rank") else None
-        row["score"] = float(row["score"]) if row.get("score") else None
+        try:
+            row["rank"] = int(row["rank"]) if row["rank"] else None
+            row["score"] = float(row["score"]) if row.get("score") else None
+        except ValueError as exc:
+            raise InputError(f"{name}: line {number}: rank {row['rank']!r} or score {row.get('score')!r} is not a "
+                             "number") from exc
         rows.append(row)
     return rows, provenance, tables.tsv_cell
 
@@ -126,9 +148,9 @@ def score_files(hits_source: str, truth_source: str, ks=DEFAULT_KS, per_query: s
         records.append({
             "query_id": row["id"], "name": row["name"], "inchikey": row["inchikey"],
             "rank": ranks[query],
-            "top1_id": top and top["library_id"], "top1_name": top and top["name"],
-            "top1_inchikey": top and top["inchikey"], "top1_score": top and top["score"],
-            "top1_tanimoto": fingerprints.similarity(row["smiles"], top and top["smiles"]),
+            "top1_id": top and top["library_id"], "top1_name": top and top.get("name"),
+            "top1_inchikey": top and top["inchikey"], "top1_score": top and top.get("score"),
+            "top1_tanimoto": fingerprints.similarity(row["smiles"], top and top.get("smiles")),
         })
     similarities = [r["top1_tanimoto"] for r in records if r["top1_tanimoto"] is not None]
     result = {"llm4ms_version": __version__, "n_queries": len(records), **recall_at_k(ranks.values(), ks),

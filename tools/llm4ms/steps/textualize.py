@@ -1,7 +1,7 @@
 """Spectra files → spectra table (one row per usable spectrum, every other one reported)."""
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -41,7 +41,7 @@ def textualize_files(inputs: list[str], output: str, settings: TextSettings, fmt
     with contextlib.ExitStack() as stack, atomic_output(output, ".parquet") as tmp:
         with pq.ParquetWriter(tmp, schema) as writer:
             rows = []
-            for name in inputs:
+            for name, label in zip(inputs, _labels(inputs)):
                 name_fmt, items = _items(name, fmt, stack)
                 # an mzML native id ("scan=2") is unique within its run only: with several runs it takes the
                 # file's name, or every run after the first would be rejected as duplicates
@@ -49,7 +49,10 @@ def textualize_files(inputs: list[str], output: str, settings: TextSettings, fmt
                 for item in items:
                     if progress is not None:
                         progress.update(1)
-                    row = item if isinstance(item, Rejected) else _row(item, settings, seen, report.notes, runs)
+                    if isinstance(item, Rejected):
+                        row = replace(item, id=f"{label}#{item.id}") if runs and item.id is not None else item
+                    else:
+                        row = _row(item, settings, seen, report.notes, label, runs)
                     if isinstance(row, Rejected):
                         report.rejected.append(row)
                         continue
@@ -69,6 +72,14 @@ def textualize_files(inputs: list[str], output: str, settings: TextSettings, fmt
     return report
 
 
+def _labels(inputs: list[str]) -> list[str]:
+    """How the rows name each input: its base name, or the path as given where another input has the same
+    base name (r1/run.mgf and r2/run.mgf), whose fallback and mzML ids would collide and whose rows could not
+    be told apart."""
+    names = [tables.file_label(name) for name in inputs]
+    return [display_name(name) if names.count(label) > 1 else label for name, label in zip(inputs, names)]
+
+
 def _items(name: str, fmt: str | None, stack):
     """The file's format and its spectra."""
     shown = display_name(name)
@@ -77,9 +88,8 @@ def _items(name: str, fmt: str | None, stack):
     return fmt, read_spectra(path, shown, fmt)
 
 
-def _row(item, settings: TextSettings, seen: dict, notes: list, qualified: bool = False):
+def _row(item, settings: TextSettings, seen: dict, notes: list, source: str, qualified: bool = False):
     metadata = item.spectrum.metadata
-    source = tables.file_label(item.source_file if item.source_file != "<stdin>" else "-")
     sid = spectrum_id(metadata, item.native_id)
     sid = f"{source}#{sid}" if qualified and sid is not None else sid
     place = f"{item.source_file}: spectrum {item.source_index + 1}"
