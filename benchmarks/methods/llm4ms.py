@@ -16,7 +16,7 @@ from llm4ms import tables
 from llm4ms.backbone import choose_adapter, resolve_adapter
 from llm4ms.backbone.encoder import pick_device, pick_dtype
 from llm4ms.index import SearchSettings, build_index
-from llm4ms.steps.embed import embed_table, load_encoder, table_templates
+from llm4ms.steps.embed import embed_table, load_encoder
 from llm4ms.steps.search import search_files
 from llm4ms.textualize.settings import STRONGEST
 
@@ -28,7 +28,7 @@ from ..report import write_text
 def _texts(spectra: Path) -> tuple[dict, set]:
     """The textualization identity and the templates of a spectra table (what picks and checks the adapter)."""
     provenance = tables.read_provenance(spectra, spectra.name, (tables.SPECTRA,))
-    return provenance["textualization"], table_templates(spectra, spectra.name)
+    return provenance["textualization"], tables.table_templates(spectra, spectra.name)
 
 
 @dataclass(frozen=True)

@@ -219,6 +219,12 @@ def read_table(path: Path, name: str, columns: list[str] | None = None) -> pa.Ta
         return pq.read_table(path, columns=columns)
 
 
+def table_templates(path: Path, name: str) -> set[str]:
+    """The templates a table's rows were written with (what picks and checks the adapter, and which
+    textualization settings two tables must share)."""
+    return set(read_table(path, name, ["template"]).column("template").to_pylist()) - {None}
+
+
 def iter_table_batches(path: Path, name: str, batch_size: int, columns: list[str] | None = None):
     return open_parquet(path, name).iter_batches(batch_size=batch_size, columns=columns)
 

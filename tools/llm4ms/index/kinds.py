@@ -126,7 +126,7 @@ def new_index(record: dict):
 BUILD_PARAMETERS = {"hnsw_m": ("hnsw",), "ef_construction": ("hnsw",), "ef_search": ("hnsw",),
                     "nlist": ("ivf", "ivfpq"), "nprobe": ("ivf", "ivfpq"), "pq_m": ("ivfpq",), "pq_bits": ("ivfpq",)}
 # search-time parameter ← the index kinds it applies to
-SEARCH_PARAMETERS = {"ef_search": ("hnsw",), "nprobe": ("ivf", "ivfpq")}
+SEARCH_PARAMETERS = {name: BUILD_PARAMETERS[name] for name in ("ef_search", "nprobe")}
 
 
 def search_parameters(record: dict | None, overrides: dict) -> tuple[dict, list[str]]:

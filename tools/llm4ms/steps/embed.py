@@ -40,11 +40,6 @@ def load_encoder(model: str, adapter: str | None, device: str, dtype: str, layer
                            dtype=dtype, layers=adapter_layers(metadata, layers, folder), max_length=max_length)
 
 
-def table_templates(path, name: str) -> set[str]:
-    """The templates a spectra table's rows were written with (what picks and checks the adapter)."""
-    return set(tables.read_table(path, name, ["template"]).column("template").to_pylist()) - {None}
-
-
 def embed_table(source: str, output: str, encoder, batch_size: int = 16, chunk_rows: int = 1024,
                 progress_factory=None, warn=None, also_peak_choice: str | None = None) -> tuple[int, SpectrumEncoder]:
     """``encoder`` is a SpectrumEncoder, or a callable making one from the table's textualization and
@@ -73,7 +68,7 @@ def embed_table(source: str, output: str, encoder, batch_size: int = 16, chunk_r
         total = parquet.metadata.num_rows
         if not total:  # nothing to choose the adapter by, and textualize never writes such a table
             raise InputError(f"{name}: no spectra to embed", hint="textualize spectra files into the table")
-        templates = table_templates(path, name)
+        templates = tables.table_templates(path, name)
         if second is not None and not templates & set(EI_TEMPLATES) and warn is not None:
             warn(f"note: {name} has no EI spectra, so --also-peak-choice embeds each text twice as it is (twice "
                  "the time): only for a search against a library embedded with it")

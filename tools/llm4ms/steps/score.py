@@ -124,7 +124,8 @@ def score_files(hits_source: str, truth_source: str, ks=DEFAULT_KS, per_query: s
     with contextlib.ExitStack() as stack:
         hits, hits_provenance, written = read_hits(hits_source, stack)
         truth_rows, left_out = read_truth(truth_source, stack, skip_unannotated)
-    truth = {written(row["id"]): inchikey_block(row["inchikey"]) for row in truth_rows}
+    queries = [written(row["id"]) for row in truth_rows]  # each truth row's id as the hits write it
+    truth = {query: inchikey_block(row["inchikey"]) for query, row in zip(queries, truth_rows)}
     by_query: dict[str, list] = {}
     for row in sorted((r for r in hits if r["rank"] is not None), key=lambda r: (r["query_id"], r["rank"])):
         by_query.setdefault(row["query_id"], []).append(row)
@@ -142,8 +143,7 @@ def score_files(hits_source: str, truth_source: str, ks=DEFAULT_KS, per_query: s
         _warn_of_partial_hits(mentioned, by_query, truth, ks, hits_provenance, display_name(hits_source), warn)
     fingerprints = TanimotoCache()
     records = []
-    for row in truth_rows:
-        query = written(row["id"])
+    for query, row in zip(queries, truth_rows):
         top = by_query.get(query, [None])[0]
         records.append({
             "query_id": row["id"], "name": row["name"], "inchikey": row["inchikey"],

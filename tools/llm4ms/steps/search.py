@@ -41,8 +41,8 @@ def search_files(queries: str, index_path: str, output: str, settings: SearchSet
         path = input_path(queries, stack)
         provenance = tables.read_provenance(path, name, (tables.EMBEDDINGS,))
         library_templates = set(index.library.column("template").to_pylist())
-        query_templates = set(tables.read_table(path, name, ["template"]).column("template").to_pylist())
-        tables.require_same_space(provenance, name, index.provenance, index.name, query_templates | library_templates)
+        tables.require_same_space(provenance, name, index.provenance, index.name,
+                                  tables.table_templates(path, name) | library_templates)
         library = {c: index.library.column(c).to_pylist() for c in _LIBRARY_COLUMNS.values()}
         # The library's own lineage (its spectra files, embedding, index build): the index file may reach here
         # under any name (Galaxy's dataset_12.dat), and the hits must still say what was searched.
