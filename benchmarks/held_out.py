@@ -15,14 +15,13 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from llm4ms.spectra.fields import inchikey_block
 from llm4ms.streams import atomic_output
 
-from .oracle import mcnemar_at_1, named_path
+from .oracle import mcnemar_at_1, named_path, read_per_query
 from .report import write_json, write_text
 
 
@@ -58,7 +57,7 @@ def score(split_path: str, per_query: dict[str, str | Path], pairs: list[tuple[s
     held = set(json.loads(Path(split_path).read_text(encoding="utf-8"))["held_out"])
     ranks = {}
     for name, path in per_query.items():
-        table = pd.read_csv(path, sep="\t", dtype={"rank": "Int64"}).set_index("query_id")
+        table = read_per_query(path, dtype={"rank": "Int64"}).set_index("query_id")
         group = table["inchikey"].map(lambda key: "held_out" if inchikey_block(key) in held else "trained")
         ranks[name] = (table["rank"].fillna(0).astype(int), group)
     report = {name: {g: {"queries": int((group == g).sum()), **{f"recall@{k}": _recall(rank[group == g], k)

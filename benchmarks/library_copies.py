@@ -18,7 +18,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
@@ -33,7 +32,7 @@ from llm4ms.training.augment import PROFILES, perturbed_text
 from .data import TASKS, spectra_table
 from .ensemble import vectors
 from .methods.llm4ms import Embeddings, Llm4msOptions
-from .oracle import oracle
+from .oracle import oracle, read_per_query
 from .report import write_json
 from .text_information import KS
 
@@ -136,7 +135,7 @@ def main(argv=None):
         result["recall"][name] = recall(task, query_file, path, truth, folder, name, args.per_query)
     for method in ("llm4ms", "hybrid"):
         # the control last, so each pair with it reads "VARIANT vs template" (the variant's wins first)
-        ranked = {name: pd.read_csv(folder / f"{name}.{method}.tsv", sep="\t")
+        ranked = {name: read_per_query(folder / f"{name}.{method}.tsv")
                   for name in [*variants][1:] + ["template"]}
         for pair, counts in oracle(ranked)["paired"].items():
             if pair.endswith(" vs template"):

@@ -11,6 +11,7 @@ NAME=PATH to name one); all must cover the same queries.
 """
 
 import argparse
+import io
 import itertools
 from pathlib import Path
 
@@ -22,6 +23,13 @@ from .report import write_json
 def named_path(argument: str) -> tuple[str, Path]:
     name, _, path = argument.rpartition("=")
     return (name or Path(path).stem), Path(path)
+
+
+def read_per_query(path, **options) -> pd.DataFrame:
+    """A per-query table of `llm4ms score`, without its '# llm4ms' provenance line (pandas' comment= would
+    also cut a compound name at a '#')."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines(keepends=True)
+    return pd.read_csv(io.StringIO("".join(line for line in lines if not line.startswith("#"))), sep="\t", **options)
 
 
 def oracle(tables: dict) -> dict:
@@ -63,7 +71,7 @@ def main(argv=None):
     parser.add_argument("--out", help="JSON file (default: stdout)")
     args = parser.parse_args(argv)
     named = dict(named_path(a) for a in args.tables)
-    tables = {name: pd.read_csv(path, sep="\t") for name, path in named.items()}
+    tables = {name: read_per_query(path) for name, path in named.items()}
     write_json({"tables": {name: str(path) for name, path in named.items()}, **oracle(tables)}, args.out)
 
 

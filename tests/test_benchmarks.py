@@ -148,8 +148,9 @@ def test_held_out_split_removes_whole_compounds_by_their_key_alone(cli, work, tm
     in_key = next(k for k in library.column("inchikey").to_pylist() if inchikey_block(k) not in held)
     for name, ranks in (("m", ("1", "", "3")), ("n", ("2", "1", "1"))):
         rows = zip(("q1", "q2", "q3"), (out_key, out_key, in_key), ranks)
-        (tmp_path / f"{name}.tsv").write_text("query_id\tinchikey\trank\n"  # as `llm4ms score -o` writes it
-                                              + "".join(f"{q}\t{key}\t{rank}\n" for q, key, rank in rows))
+        (tmp_path / f"{name}.tsv").write_text(  # as `llm4ms score -o` writes it, with its provenance line
+            '# llm4ms {"format": "llm4ms.per-query"}\nquery_id\tinchikey\trank\n'
+            + "".join(f"{q}\t{key}\t{rank}\n" for q, key, rank in rows))
     report = score(str(tmp_path / "split.json"), {n: str(tmp_path / f"{n}.tsv") for n in "mn"}, [("m", "n")])
     assert report["m"] == {"trained": {"queries": 1, "recall@1": 0.0, "recall@5": 1.0, "recall@10": 1.0},
                            "held_out": {"queries": 2, "recall@1": 0.5, "recall@5": 0.5, "recall@10": 0.5}}
@@ -217,6 +218,19 @@ def test_oracle_counts_a_query_when_any_method_ranks_it_first():
     assert many["paired"]["a vs b"] == {"only_first_at_1": 11, "only_second_at_1": 0, "mcnemar_exact_p": 0.001}
     with pytest.raises(ValueError, match="same queries"):
         oracle({"a": table([1, 1, 1, 1]), "b": table([1, 1, 1, 1]).iloc[:3]})
+
+
+def test_oracle_reads_score_per_query_tables_with_their_provenance_line(tmp_path, capsys):
+    # score's per-query TSV starts with '# llm4ms {json}'; a name holding '#' must stay whole
+    from benchmarks.oracle import main
+
+    for name, ranks in (("a", (1, 2)), ("b", (3, 1))):
+        (tmp_path / f"{name}.tsv").write_text('# llm4ms {"format": "llm4ms.per-query"}\nquery_id\tname\trank\n'
+                                              + "".join(f"q{i}\tC#{i}\t{r}\n" for i, r in enumerate(ranks)))
+    main([f"a={tmp_path / 'a.tsv'}", f"b={tmp_path / 'b.tsv'}", "--out", str(tmp_path / "o.json")])
+    result = json.loads((tmp_path / "o.json").read_text())
+    assert result["queries"] == 2 and result["recall@1"] == {"a": 0.5, "b": 0.5}
+    assert result["paired"]["a vs b"]["only_first_at_1"] == 1
 
 
 def test_ensemble_sums_cosines_and_scores_every_combination(cli, work):
