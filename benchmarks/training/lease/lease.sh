@@ -5,12 +5,13 @@
 # (2026-11-26, docs/model_card.md section 4).
 #
 #   bash benchmarks/training/lease/lease.sh TASK_MINUTES DEADLINE_MINUTES [RUN ...]
-#   RUN = name:task:batch[:profile[:second[:layers[:positives]]]]
+#   RUN = name:task:batch[:profile[:second[:layers[:positives[:lr]]]]]
 #   (profile: llm4ms train --augment-profile, light by default; e.g. eiI:ei:128:instrument eiL:ei:128:light;
 #   second, EI only: llm4ms train --also-peak-choice, both texts trained and checked, e.g. eiV:ei:128:instrument:mz-weighted;
 #   layers: 12 by default, at most the N of the bundle's smollm2-N.gguf, e.g. d16:ei:128:instrument::16;
 #   positives, EI only: llm4ms train --positives, e.g. eiK:ei:128:instrument:::same-kind; the bundle's training set
-#   must have been mined with the above_mass column, i.e. by bundle.sh from 2026-11-29 on)
+#   must have been mined with the above_mass column, i.e. by bundle.sh from 2026-11-29 on;
+#   lr: this run's peak learning rate instead of $LR, e.g. r2:ei:128:instrument::::2e-4 r6:ei:128:instrument::::6e-4)
 #   (default runs: ei:ei:128 ms2:ms2:128 ei256:ei:256, as on 2026-11-26: 6.6 and 7.5 minutes)
 #
 # The lease returns at most 8 files of at most 16 MB each, and a continued adapter grows by rank 16 a stage
@@ -40,13 +41,13 @@ export OMP_NUM_THREADS=$((16 / $(wc -w <<< "$RUNS")))
 declare -A FILES=([ei]=ei [ms2]=ms2pos)
 pids=() names=() reports=()
 for spec in $RUNS; do
-    IFS=: read -r name task batch profile second layers positives <<< "$spec"
+    IFS=: read -r name task batch profile second layers positives lr <<< "$spec"
     init="$INIT/$task"
     [ "$INIT" = none ] && init=none
     (python3 -m benchmarks.training.run_variants --model "$LLM4MS_LEASE_MODEL" --device cuda --layers "${layers:-12}" \
         --task "$task:.gpu/${FILES[$task]}_library.train.parquet:.gpu/${FILES[$task]}_queries.parquet" \
         --init "$task:$init" --stages continued --task-minutes "$TM" --deadline-minutes "$DL" \
-        --lr "${LR:-2e-4}" --batch-size "$batch" --augment-profile "${profile:-light}" ${MAX_RANK:+--max-rank "$MAX_RANK"} \
+        --lr "${lr:-${LR:-2e-4}}" --batch-size "$batch" --augment-profile "${profile:-light}" ${MAX_RANK:+--max-rank "$MAX_RANK"} \
         ${second:+--also-peak-choice "$second"} ${positives:+--positives "$positives"} \
         --out "/tmp/lease-$name" --report "/tmp/report-$name" 2> "/tmp/report-$name.err"
      echo "$name exit $?"
