@@ -5,8 +5,9 @@
 # for EI on 2 cores shared with other work).
 #
 #   bash benchmarks/training/lease/bundle.sh [ei|ms2] [BUNDLE_DIR]   (default ei, .gpu; TX=DIR keeps the texts, /tmp/tx)
-#   KEEP_LAYERS=16 bash benchmarks/training/lease/bundle.sh ei     (a depth run's bundle: smollm2-16.gguf.xz instead of
-#   smollm2-12; lease.sh with INIT=none, since the shipped 12-layer adapters name the other copy)
+#   KEEP_LAYERS=16 bash benchmarks/training/lease/bundle.sh ei     (smollm2-16.gguf.xz instead of smollm2-12: a depth
+#   run's bundle, and the copy the shipped EI adapter names since stage 9 was trained on it, 2026-11-30; a bundle
+#   without the copy the task's shipped adapter names serves only INIT=none runs, and the script says so first)
 #
 # What it makes: the six pinned wheels (Python 3.12 there), the reduced GGUF (make_reduced.py, checked by
 # verify.py), the task's training set with the shipped adapter's own confusions as extra hard negatives
@@ -16,10 +17,18 @@ set -euo pipefail
 TASK=${1:-ei} BUNDLE=${2:-.gpu}
 DATA=../shared/data/massbank TX=${TX:-/tmp/tx} PY=.venv/bin/python LLM4MS=.venv/bin/llm4ms
 case $TASK in
-    ei) NAME=ei ;;
-    ms2) NAME=ms2pos ;;
+    ei) NAME=ei SHIPPED=ei ;;
+    ms2) NAME=ms2pos SHIPPED=msms ;;
     *) echo "bundle.sh: task must be ei or ms2, not $TASK" >&2; exit 2 ;;
 esac
+# lease.sh's default start (make_init.py) is the shipped adapter, which train accepts only on the copy it names
+NAMED=$($PY -c 'import json, sys; print(json.load(open(sys.argv[1]))["base_model"]["trained_on"]["name"])' \
+    "tools/llm4ms/adapters/$SHIPPED/llm4ms_adapter.json")
+NAMED_LAYERS=${NAMED#smollm2-}
+if [ "$NAMED" != "smollm2-${KEEP_LAYERS:-12}.gguf" ]; then
+    echo "bundle.sh: the shipped $SHIPPED adapter was trained on $NAMED, this bundle will hold" \
+        "smollm2-${KEEP_LAYERS:-12}.gguf: it serves only INIT=none runs (KEEP_LAYERS=${NAMED_LAYERS%.gguf} for the other)" >&2
+fi
 mkdir -p "$TX" "$BUNDLE/whl"
 rm -f "$BUNDLE"/smollm2-*.gguf.*  # setup.sh unpacks the one copy it finds
 
