@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from llm4ms.index.search import compound_keys
 from llm4ms.spectra.fields import inchikey_block
 
-from .report import write_json
+from .report import per_query_lines, write_json
 
 GROUPS = ((1, 1, "1"), (2, 3, "2-3"), (4, None, "4+"))
 
@@ -28,12 +28,11 @@ def _group(count: int) -> str:
 def split(library, per_query: Path) -> dict:
     counts = collections.Counter(compound_keys(library))
     found = collections.defaultdict(lambda: [0, 0])
-    with open(per_query, encoding="utf-8") as handle:
-        for row in csv.DictReader((line for line in handle if not line.startswith("#")), delimiter="\t"):
-            count = counts.get(inchikey_block(row["inchikey"]), 0)
-            tally = found[_group(count) if count else "0"]
-            tally[0] += 1
-            tally[1] += row["rank"] == "1"
+    for row in csv.DictReader(per_query_lines(per_query), delimiter="\t"):
+        count = counts.get(inchikey_block(row["inchikey"]), 0)
+        tally = found[_group(count) if count else "0"]
+        tally[0] += 1
+        tally[1] += row["rank"] == "1"
     return {name: {"queries": n, "recall@1": round(hits / n, 3)} for name, (n, hits) in sorted(found.items())}
 
 

@@ -20,7 +20,7 @@ from .methods.cosine import cosine
 from .methods.entropy import entropy
 from .methods.llm4ms import Embeddings, llm4ms
 from .methods.spec2vec import spec2vec
-from .report import write_text
+from .report import per_query_lines, write_text
 
 KS = tuple(range(1, 11))
 
@@ -179,7 +179,7 @@ def run(task, methods: list, work: Path, out: Path, llm4ms_options, seed: int = 
 
 
 def _ranks(per_query: Path) -> dict:
-    lines = [line for line in per_query.read_text(encoding="utf-8").splitlines() if not line.startswith("#")]
+    lines = per_query_lines(per_query)
     header = lines[0].split("\t")
     at_query, at_rank = header.index("query_id"), header.index("rank")
     ranks = {}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .report import write_json
+from .report import per_query_lines, write_json
 
 
 def named_path(argument: str) -> tuple[str, Path]:
@@ -26,10 +26,8 @@ def named_path(argument: str) -> tuple[str, Path]:
 
 
 def read_per_query(path, **options) -> pd.DataFrame:
-    """A per-query table of `llm4ms score`, without its '# llm4ms' provenance line (pandas' comment= would
-    also cut a compound name at a '#')."""
-    lines = Path(path).read_text(encoding="utf-8").splitlines(keepends=True)
-    return pd.read_csv(io.StringIO("".join(line for line in lines if not line.startswith("#"))), sep="\t", **options)
+    """A per-query table of `llm4ms score` (pandas' comment= would also cut a compound name at a '#')."""
+    return pd.read_csv(io.StringIO("\n".join(per_query_lines(path))), sep="\t", **options)
 
 
 def oracle(tables: dict) -> dict:

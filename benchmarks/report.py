@@ -1,5 +1,5 @@
-"""The results table (Markdown) and plot (Recall@k curves, queries per second) of a comparison, and the
-JSON output of the smaller analyses."""
+"""The results table (Markdown) and plot (Recall@k curves, queries per second) of a comparison, the
+JSON output of the smaller analyses, and the per-query tables they read back."""
 
 import json
 from pathlib import Path
@@ -70,6 +70,11 @@ def plot(report: dict, path: Path) -> None:
     with atomic_output(str(path), ".png") as tmp:
         figure.savefig(tmp, format="png", metadata={"Software": None})
     plt.close(figure)
+
+
+def per_query_lines(path: str | Path) -> list[str]:
+    """The lines of a per-query table of `llm4ms score` (header first), without its '# llm4ms' provenance line."""
+    return [line for line in Path(path).read_text(encoding="utf-8").splitlines() if not line.startswith("#")]
 
 
 def write_text(path: str | Path, text: str) -> None:
