@@ -424,3 +424,30 @@ def test_projection_head_starts_as_the_embedding_and_trains_on_library_pairs_onl
     result = json.loads(out.read_text())
     assert result["recall_after_map"] == result["recall_embedding"]
     assert 0 < result["recall_embedding"]["all"]["recall@10"] <= 1
+
+
+def test_compound_score_soft_maximum(ei):
+    # tau 0 must rank as search and search --rerank do (the fused score's rows), and a soft maximum must let
+    # a compound with two near candidates pass one with a single slightly better one only as tau grows.
+    import numpy as np
+
+    from benchmarks.compound_score import compound_score, soft_ranked
+    from benchmarks.fusion import fusion_recall
+
+    keys, rows = np.array(["A", "B", "B", "C"]), np.arange(4)
+    score = np.array([0.90, 0.89, 0.89, 0.50])
+    assert soft_ranked(keys, rows, score, 4, 0.0)[:2] == ["A", "B"]
+    assert soft_ranked(keys, rows, score, 4, 0.002)[:2] == ["A", "B"]  # 0.89 + 0.002 log 2 < 0.90
+    assert soft_ranked(keys, rows, score, 4, 0.05)[:2] == ["B", "A"]   # 0.89 + 0.05 log 2 > 0.90
+    assert soft_ranked(keys, rows, score, 2, 0.05) == ["A", "B", "C"]  # rows past the pool keep their order
+
+    queries, library = pq.read_table(ei / "queries.emb.parquet"), pq.read_table(ei / "library.emb.parquet")
+    measured = compound_score(queries, library, None, 50)
+    result, several = measured["recall_by_tau"], measured["queries with 2+ candidate spectra of (embedding, tau 0)"]
+    fused = fusion_recall(queries, library, "weighted-cosine", None, 50)
+    for row, weight in (("embedding", "0.0"), ("blend", "0.5")):
+        assert {k: result[row]["tau 0.0"][k] for k in fused[weight]} == fused[weight], row
+        assert result[row]["tau 0.0"]["vs tau 0"]["only_first_at_1"] == 0
+    wrong_at_1 = round((1 - fused["0.0"]["recall@1"]) * queries.num_rows)
+    assert 0 < several["own compound"] <= queries.num_rows
+    assert several["first-ranked wrong compound"] <= wrong_at_1
