@@ -23,19 +23,19 @@ import argparse
 import numpy as np
 
 from llm4ms.index.rerank import Reranker
-from llm4ms.index.search import compound_keys
+from llm4ms.index.search import SearchSettings, compound_keys
 from llm4ms.index.store import vectors_of
 from llm4ms.scoring import inchikey_block, recall_at_k
 from llm4ms.training.above_mass import FLOOR, heaviest_allowed, heaviest_ion
 
 from .data import EI
-from .fusion import KS, candidates, ranked_compounds, read_tables, table_arguments
+from .fusion import KS, query_candidates, ranked_compounds, read_tables, table_arguments
 from .oracle import mcnemar_at_1
 from .report import write_json
 from .text_information import all_peaks, binned, ranks
 
 DEPTH = 50  # search's blend ranks the embedding's 50 best (its --rerank-depth default)
-BLEND = 0.5  # search's --rerank-weight default
+BLEND = SearchSettings.rerank_weight  # search's --rerank-weight default
 KINDS = ("ordinary", "above its compound's mass", "no structure")
 
 
@@ -86,11 +86,9 @@ def search_ranks(queries, library, truth: list, keys: np.ndarray, last: dict) ->
     l_vectors, q_vectors = vectors_of(library.column("embedding")), vectors_of(queries.column("embedding"))
     reranker = Reranker("weighted-cosine", 0.01, library.column("mz").to_pylist(),
                         library.column("intensities").to_pylist())
-    peaks = zip(queries.column("mz").to_pylist(), queries.column("intensities").to_pylist(),
-                queries.column("template").to_pylist())
     found = {}
-    for q, (vector, query) in enumerate(zip(q_vectors, peaks)):
-        rows, cosine, spectral, pooled = candidates(vector, l_vectors, keys, None, None, None, DEPTH, reranker, query)
+    for q, (rows, cosine, spectral, pooled) in query_candidates(q_vectors, l_vectors, queries, library, keys, None,
+                                                                DEPTH, reranker):
         for method, score in (("llm4ms", cosine), ("blend", BLEND * spectral + (1 - BLEND) * cosine)):
             # scores are cosines in [-1, 1]: 10 below is below every candidate that stays
             penalties = [(method, 0.0)] + [(f"{method}, {n}", 10.0 * mask[q, rows]) for n, mask in last.items()]

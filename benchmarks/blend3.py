@@ -14,14 +14,13 @@ without the query files.
 import argparse
 
 import numpy as np
-from tqdm import tqdm
 
 from llm4ms.index.rerank import Reranker
-from llm4ms.index.search import PrecursorWindow, compound_keys
+from llm4ms.index.search import compound_keys
 from llm4ms.spectra.fields import inchikey_block
 
 from .data import EI, MS2, spectra_of
-from .fusion import KS, candidates, ranked_compounds, read_tables, recalls, table_arguments
+from .fusion import KS, query_candidates, ranked_compounds, read_tables, recalls, table_arguments
 from .hubness import unit_vectors
 from .methods.entropy import FlashScores
 from .oracle import mcnemar_at_1
@@ -39,18 +38,12 @@ def blend3(queries, library, task, window: float | None, depth: int) -> dict:
                         library.column("intensities").to_pylist())
     library_spectra, query_spectra = spectra_of(library), spectra_of(queries)
     flash = FlashScores(library_spectra.spectra, library_spectra.precursors, task)
-    inside = PrecursorWindow(library.column("precursor_mz").to_pylist()) if window else None
     first = np.zeros((len(SETTINGS), len(q_vectors)), dtype=bool)
     hits = np.zeros((len(SETTINGS), len(KS)))
-    columns = zip(q_vectors, truth, query_spectra.spectra, query_spectra.precursors, queries.column("mz").to_pylist(),
-                  queries.column("intensities").to_pylist(), queries.column("template").to_pylist())
-    for q, (vector, wanted, spectrum, precursor, mz, intensities, template) in enumerate(
-            tqdm(columns, total=len(q_vectors), desc="blend3", unit="query")):
-        rows, cosine, spectral, pooled = candidates(vector, l_vectors, keys, inside, precursor, window, depth,
-                                                    weighted, (mz, intensities, template))
-        if not len(rows):
-            continue
-        entropy = flash.by_row(spectrum, precursor)[rows]
+    for q, (rows, cosine, spectral, pooled) in query_candidates(q_vectors, l_vectors, queries, library, keys, window,
+                                                                depth, weighted, progress="blend3"):
+        wanted = truth[q]
+        entropy = flash.by_row(query_spectra.spectra[q], query_spectra.precursors[q])[rows]
         for s, (a, b) in enumerate(SETTINGS):
             ranked = ranked_compounds(keys, rows, a * spectral + b * entropy + (1 - a - b) * cosine, pooled)
             hits[s] += [wanted in ranked[:k] for k in KS]

@@ -18,19 +18,18 @@ import argparse
 from collections import Counter
 
 import numpy as np
-from tqdm import tqdm
 
 from llm4ms.index.rerank import Reranker
-from llm4ms.index.search import PrecursorWindow, compound_keys
+from llm4ms.index.search import SearchSettings, compound_keys
 from llm4ms.spectra.fields import inchikey_block
 
-from .fusion import KS, candidates, ranked_compounds, read_tables, recalls, table_arguments
+from .fusion import KS, query_candidates, ranked_compounds, read_tables, recalls, table_arguments
 from .hubness import unit_vectors
 from .oracle import mcnemar_at_1
 from .report import write_json
 
 TAUS = (0.0, 0.002, 0.005, 0.01, 0.02, 0.05)
-BLEND = 0.5  # search --rerank's default weight of the spectral score
+BLEND = SearchSettings.rerank_weight  # search --rerank's default
 
 
 def soft_ranked(keys, rows, score, pooled: int, tau: float) -> list:
@@ -52,28 +51,22 @@ def compound_score(queries, library, window: float | None, depth: int) -> dict:
     truth = [inchikey_block(k) for k in queries.column("inchikey").to_pylist()]
     weighted = Reranker("weighted-cosine", 0.01, library.column("mz").to_pylist(),
                         library.column("intensities").to_pylist())
-    inside = PrecursorWindow(library.column("precursor_mz").to_pylist()) if window else None
     rows_of_scores = ("embedding", "blend")
     hits = np.zeros((len(rows_of_scores), len(TAUS), len(KS)))
     first = np.zeros((len(rows_of_scores), len(TAUS), len(q_vectors)), dtype=bool)
     several = {"own compound": 0, "first-ranked wrong compound": 0}  # how often a soft maximum could act
-    columns = zip(q_vectors, truth, queries.column("mz").to_pylist(), queries.column("intensities").to_pylist(),
-                  queries.column("template").to_pylist(), queries.column("precursor_mz").to_pylist())
-    for q, (vector, wanted, mz, intensities, template, precursor) in enumerate(
-            tqdm(columns, total=len(q_vectors), desc="compound score", unit="query")):
-        rows, cosine, spectral, pooled = candidates(vector, l_vectors, keys, inside, precursor, window, depth,
-                                                    weighted, (mz, intensities, template))
-        if not len(rows):
-            continue
-        counts = Counter(keys[rows[:pooled]])
-        first_ranked = ranked_compounds(keys, rows, cosine, pooled)[0]
-        several["own compound"] += counts[wanted] > 1
-        several["first-ranked wrong compound"] += first_ranked != wanted and counts[first_ranked] > 1
+    for q, (rows, cosine, spectral, pooled) in query_candidates(q_vectors, l_vectors, queries, library, keys, window,
+                                                                depth, weighted, progress="compound score"):
+        wanted = truth[q]
         for r, score in enumerate((cosine, BLEND * spectral + (1 - BLEND) * cosine)):
             for t, tau in enumerate(TAUS):
                 ranked = soft_ranked(keys, rows, score, pooled, tau)
                 hits[r, t] += [wanted in ranked[:k] for k in KS]
                 first[r, t, q] = bool(ranked) and ranked[0] == wanted
+                if r == t == 0:  # the embedding's own ranking: whose spectra a soft maximum would add up
+                    counts = Counter(keys[rows[:pooled]])
+                    several["own compound"] += counts[wanted] > 1
+                    several["first-ranked wrong compound"] += ranked[0] != wanted and counts[ranked[0]] > 1
     by_tau = {name: {f"tau {tau}": {**recalls(hits[r, t], len(q_vectors)),
                                     "vs tau 0": mcnemar_at_1(first[r, t], first[r, 0])}
                      for t, tau in enumerate(TAUS)}

@@ -15,6 +15,7 @@ import argparse
 
 import numpy as np
 import pyarrow.parquet as pq
+from tqdm import tqdm
 
 from llm4ms.index.rerank import Reranker
 from llm4ms.index.search import PrecursorWindow, compound_keys
@@ -36,15 +37,10 @@ def fusion_recall(queries, library, method: str, window: float | None, depth: in
     keys = compound_keys(library)
     truth = [inchikey_block(k) for k in queries.column("inchikey").to_pylist()]
     reranker = Reranker(method, 0.01, library.column("mz").to_pylist(), library.column("intensities").to_pylist())
-    inside = PrecursorWindow(library.column("precursor_mz").to_pylist()) if window else None
-    peaks = zip(queries.column("mz").to_pylist(), queries.column("intensities").to_pylist(),
-                queries.column("template").to_pylist(), queries.column("precursor_mz").to_pylist())
     hits = np.zeros((len(WEIGHTS), len(KS)))
-    for vector, wanted, (mz, intensities, template, precursor) in zip(q_vectors, truth, peaks):
-        rows, cosine, spectral, pooled = candidates(vector, l_vectors, keys, inside, precursor, window, depth,
-                                                    reranker, (mz, intensities, template))
-        if not len(rows):
-            continue
+    for q, (rows, cosine, spectral, pooled) in query_candidates(q_vectors, l_vectors, queries, library, keys,
+                                                                window, depth, reranker):
+        wanted = truth[q]
         for w, weight in enumerate(WEIGHTS):
             ranked = ranked_compounds(keys, rows, weight * spectral + (1 - weight) * cosine, pooled)
             hits[w] += [wanted in ranked[:k] for k in KS]
@@ -86,6 +82,22 @@ def candidates(vector, l_vectors, keys, inside, precursor, window, depth: int, r
     rows, cosine = rows[best], cosine[best]
     spectral = dict(reranker.rerank([(int(r), 0.0) for r in rows], *query))
     return rows, cosine, np.array([spectral[int(r)] for r in rows]), pooled
+
+
+def query_candidates(q_vectors, l_vectors, queries, library, keys, window: float | None, depth: int,
+                     reranker: Reranker, progress: str | None = None):
+    """(query index, ``candidates``) for each query, inside the precursor window when ``window`` is given;
+    a query with no library spectrum there is skipped. ``progress``: a progress bar's label."""
+    inside = PrecursorWindow(library.column("precursor_mz").to_pylist()) if window else None
+    columns = zip(q_vectors, queries.column("mz").to_pylist(), queries.column("intensities").to_pylist(),
+                  queries.column("template").to_pylist(), queries.column("precursor_mz").to_pylist())
+    if progress:
+        columns = tqdm(columns, total=len(q_vectors), desc=progress, unit="query")
+    for q, (vector, mz, intensities, template, precursor) in enumerate(columns):
+        found = candidates(vector, l_vectors, keys, inside, precursor, window, depth, reranker,
+                           (mz, intensities, template))
+        if len(found[0]):
+            yield q, found
 
 
 def held_out_of(library, most: int, seed: int = 0):
