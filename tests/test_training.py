@@ -16,7 +16,7 @@ from llm4ms.backbone.cache import file_digest
 from llm4ms.backbone.encoder import SpectrumEncoder
 from llm4ms.steps.train import load_training_set
 from llm4ms.training import TrainSettings
-from llm4ms.training.adapters import fold_adapter, save_adapter
+from llm4ms.training.adapters import combine_adapters, fold_adapter, save_adapter
 from llm4ms.training.fingerprints import morgan_bits, tanimoto_matrix
 from llm4ms.training.loop import train
 from llm4ms.training.model import TrainableEncoder
@@ -251,6 +251,53 @@ def test_a_rank_cap_saves_the_best_approximation_of_the_summed_update(second_sta
         assert torch.linalg.norm(update - cut[key]) <= 2e-3 * torch.linalg.norm(cut[key])
     assert json.loads((tmp_path / "folded" / "adapter_config.json").read_text()) == config
     assert fold_adapter(exact, tmp_path / "unchanged", 8) == {}
+
+
+def _describe(folder, layers=2, ei_top_n=30):
+    """Give a test adapter folder the metadata of a real one (backbone, depth, texts)."""
+    metadata = json.loads((folder / "llm4ms_adapter.json").read_text())
+    metadata.update(base_model={"fingerprint": "f" * 64, "name": "tiny"}, layers=layers, templates=["ei"],
+                    textualization={"templates_version": 2, "templates": {
+                        "ei": {"top_n": ei_top_n}, "msms": {"top_n": 20, "extra": ei_top_n}}})
+    (folder / "llm4ms_adapter.json").write_text(json.dumps(metadata))
+    return folder
+
+
+def test_combined_adapters_hold_the_linear_combination_of_their_updates(second_stage, tmp_path):
+    """benchmarks.adapter_arithmetic: c1 dW1 + c2 dW2 is one PEFT folder (ranks concatenated) whose update is
+    exactly that sum; coefficient 1 of one folder embeds as that folder; other texts or depth are refused."""
+    model, texts, network, expected = second_stage
+    first = _describe(tmp_path)
+    chained = _describe(_save_chained(network, tmp_path, "chained")[0])
+    combine_adapters([(1.0, chained)], tmp_path / "same")
+    vectors = SpectrumEncoder(model, adapter_path=str(tmp_path / "same"), layers=2, dtype="float32").encode(texts, 4)
+    assert np.abs(vectors - expected).max() < 2e-3
+    record = combine_adapters([(0.25, first), (-1.5, chained)], tmp_path / "mix")
+    assert [(r["coefficient"], r["r"], r["stages"]) for r in record] == [(0.25, 4, 0), (-1.5, 8, 1)]
+    config = json.loads((tmp_path / "mix" / "adapter_config.json").read_text())
+    assert config["r"] == config["lora_alpha"] == 12
+    mixed, one, two = _updates(tmp_path / "mix"), _updates(first), _updates(chained)
+    assert set(mixed) == set(one)
+    for key, update in mixed.items():
+        wanted = 0.25 * one[key] - 1.5 * two[key]
+        assert torch.linalg.norm(update - wanted) <= 2e-3 * torch.linalg.norm(wanted)  # float16 factors
+    metadata = json.loads((tmp_path / "mix" / "llm4ms_adapter.json").read_text())
+    assert metadata["combined_from"] == record and metadata["layers"] == 2
+    # a later llm4ms's setting on a template the adapters were not trained on does not stand in the way
+    other = tmp_path / "other"
+    other.mkdir()
+    for name in ("adapter_config.json", "adapter_model.safetensors", "llm4ms_adapter.json"):
+        (other / name).write_bytes((first / name).read_bytes())
+    metadata = json.loads((other / "llm4ms_adapter.json").read_text())
+    metadata["textualization"]["templates"]["msms"]["extra"] = 99
+    (other / "llm4ms_adapter.json").write_text(json.dumps(metadata))
+    combine_adapters([(0.5, first), (0.5, other)], tmp_path / "fine")
+    for change, message in (({"ei_top_n": 20}, "other texts"), ({"layers": 3}, "other layers")):
+        with pytest.raises(ValueError, match=message):
+            combine_adapters([(0.5, first), (0.5, _describe(other, **change))], tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
+    with pytest.raises(ValueError, match="already exists"):
+        combine_adapters([(1.0, first)], tmp_path / "fine")
 
 
 def _stopping_in_step(monkeypatch, stage, index, stop):

@@ -5,7 +5,8 @@ holds both: the earlier A and B matrices concatenated with the new ones along th
 its own alpha/r, the result saved with alpha = r), which is exactly the sum of the two updates, so every
 folder loads alone with plain PEFT and ``llm4ms embed --adapter``. Each stage adds its rank to the folder;
 ``max_rank`` cuts the summed update of every module to its strongest directions (a truncated SVD, the best
-approximation of that rank) and records how much of it was cut.
+approximation of that rank) and records how much of it was cut. The same stacking writes any linear
+combination of saved adapters (``combine_adapters``: a stage scaled, or stages averaged in weight space).
 """
 
 import json
@@ -40,7 +41,7 @@ def save_adapter(network, folder: Path, init_adapter: str | None, metadata: dict
         earlier = load_file(str(Path(init_adapter) / WEIGHTS))
         if set(earlier) != set(weights):
             raise ValueError(f"{init_adapter}: adapter covers other modules or layers than this stage")
-        weights = {key: _concatenate(key, earlier[key], weights[key], _scaling(earlier_config), _scaling(config))
+        weights = {key: _stack(key, [(earlier[key], _scaling(earlier_config)), (weights[key], _scaling(config))])
                    for key in weights}
         config["r"] = config["r"] + earlier_config["r"]
     else:
@@ -66,6 +67,51 @@ def fold_adapter(source: Path, target: Path, rank: int) -> dict:
     return metadata["stages"][-1].get("fold", {})
 
 
+def combine_adapters(terms: list[tuple[float, Path]], target: Path) -> dict:
+    """An adapter folder whose update is sum c * (each folder's update), exactly: the A factors stacked
+    along the rank, each B times its c (folders saved here carry alpha = r, so B holds the scaling).
+    The folders must share the backbone, layers and texts; the metadata is the first folder's, with a
+    "combined_from" record of every term. Returns that record."""
+    from safetensors.torch import load_file
+
+    from ..backbone.adapters import resolve_adapter
+
+    if target.exists():
+        raise ValueError(f"{target}: already exists; an adapter folder is not overwritten")
+    configs = [json.loads((Path(f) / CONFIG).read_text()) for _, f in terms]
+    metadatas = [json.loads((Path(f) / METADATA).read_text()) for _, f in terms]
+    weights = [load_file(str(Path(f) / WEIGHTS)) for _, f in terms]
+    for (_, folder), metadata, tensors in zip(terms, metadatas, weights):
+        for field, read in (("backbone weights", lambda m: m["base_model"]["fingerprint"]),
+                            ("layers", lambda m: m["layers"]), ("texts", _trained_texts)):
+            if read(metadata) != read(metadatas[0]):
+                raise ValueError(f"{folder}: trained on other {field} than {terms[0][1]}; only adapters of one "
+                                 "backbone, depth and text can be combined")
+        if set(tensors) != set(weights[0]):
+            raise ValueError(f"{folder}: adapter covers other modules or layers than {terms[0][1]}")
+    combined = {key: _stack(key, [(tensors[key], c * _scaling(config))
+                                  for (c, _), config, tensors in zip(terms, configs, weights)])
+                for key in weights[0]}
+    config = dict(configs[0])
+    config["r"] = config["lora_alpha"] = sum(c["r"] for c in configs)
+    record = [{"coefficient": c, **resolve_adapter(str(folder)), "stages": len(metadata["stages"])}
+              for (c, folder), metadata in zip(terms, metadatas)]
+    metadata = dict(metadatas[0], combined_from=record)
+    partial = target.with_name(target.name + ".part")  # a folder the harness could half-read is never at target
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    _write(partial, combined, config, metadata)
+    partial.rename(target)
+    return record
+
+
+def _trained_texts(metadata: dict) -> tuple:
+    # Only the templates an adapter was trained on count: later llm4ms versions add settings to others.
+    textualization = metadata["textualization"]
+    return (textualization.get("templates_version"),
+            {t: textualization["templates"].get(t) for t in metadata["templates"]})
+
+
 def _cap_rank(weights: dict, config: dict, metadata: dict, max_rank: int | None) -> dict:
     if max_rank is None or config["r"] <= max_rank:
         return weights
@@ -88,10 +134,11 @@ def _write(folder: Path, weights: dict, config: dict, metadata: dict) -> None:
         path.chmod(0o644)
 
 
-def _concatenate(key, earlier, later, earlier_scale, later_scale):
+def _stack(key: str, parts: list) -> torch.Tensor:
+    """One module's factors of several updates (tensor, scale) along the rank: their updates' sum."""
     if ".lora_A." in key:
-        return torch.cat([earlier.float(), later.float()], dim=0)
-    return torch.cat([earlier.float() * earlier_scale, later.float() * later_scale], dim=1)
+        return torch.cat([tensor.float() for tensor, _ in parts], dim=0)
+    return torch.cat([tensor.float() * scale for tensor, scale in parts], dim=1)
 
 
 def fold(weights: dict, rank: int) -> tuple[dict, list]:
