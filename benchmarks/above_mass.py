@@ -22,19 +22,18 @@ import argparse
 
 import numpy as np
 
-from llm4ms.index.rerank import Reranker
 from llm4ms.index.search import SearchSettings, compound_keys
 from llm4ms.index.store import vectors_of
 from llm4ms.scoring import inchikey_block, recall_at_k
 from llm4ms.training.above_mass import FLOOR, heaviest_allowed, heaviest_ion
 
 from .data import EI
-from .fusion import KS, query_candidates, ranked_compounds, read_tables, table_arguments
+from .fusion import KS, library_reranker, query_candidates, ranked_compounds, read_tables, table_arguments
 from .oracle import mcnemar_at_1
 from .report import write_json
 from .text_information import all_peaks, binned, ranks
 
-DEPTH = 50  # search's blend ranks the embedding's 50 best (its --rerank-depth default)
+DEPTH = SearchSettings.rerank_depth  # search's blend ranks the embedding's best (its --rerank-depth default)
 BLEND = SearchSettings.rerank_weight  # search's --rerank-weight default
 KINDS = ("ordinary", "above its compound's mass", "no structure")
 
@@ -84,8 +83,7 @@ def search_ranks(queries, library, truth: list, keys: np.ndarray, last: dict) ->
     candidates of every mask in ``last`` (name: query × library, True for a candidate to rank after the
     others, by the same score), and by the weighted cosine over all peaks."""
     l_vectors, q_vectors = vectors_of(library.column("embedding")), vectors_of(queries.column("embedding"))
-    reranker = Reranker("weighted-cosine", 0.01, library.column("mz").to_pylist(),
-                        library.column("intensities").to_pylist())
+    reranker = library_reranker(library)
     found = {}
     for q, (rows, cosine, spectral, pooled) in query_candidates(q_vectors, l_vectors, queries, library, keys, None,
                                                                 DEPTH, reranker):

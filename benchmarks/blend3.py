@@ -15,12 +15,11 @@ import argparse
 
 import numpy as np
 
-from llm4ms.index.rerank import Reranker
-from llm4ms.index.search import compound_keys
+from llm4ms.index.search import SearchSettings, compound_keys
 from llm4ms.spectra.fields import inchikey_block
 
 from .data import EI, MS2, spectra_of
-from .fusion import KS, query_candidates, ranked_compounds, read_tables, recalls, table_arguments
+from .fusion import KS, library_reranker, query_candidates, ranked_compounds, read_tables, recalls, table_arguments
 from .hubness import unit_vectors
 from .methods.entropy import FlashScores
 from .oracle import mcnemar_at_1
@@ -34,8 +33,7 @@ def blend3(queries, library, task, window: float | None, depth: int) -> dict:
     q_vectors, l_vectors = unit_vectors(queries), unit_vectors(library)
     keys = compound_keys(library)
     truth = [inchikey_block(k) for k in queries.column("inchikey").to_pylist()]
-    weighted = Reranker("weighted-cosine", task.tolerance, library.column("mz").to_pylist(),
-                        library.column("intensities").to_pylist())
+    weighted = library_reranker(library, tolerance=task.tolerance)
     library_spectra, query_spectra = spectra_of(library), spectra_of(queries)
     flash = FlashScores(library_spectra.spectra, library_spectra.precursors, task)
     first = np.zeros((len(SETTINGS), len(q_vectors)), dtype=bool)
@@ -58,7 +56,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.blend3")
     table_arguments(parser)
     parser.add_argument("--task", required=True, choices=("ei", "ms2"))
-    parser.add_argument("--depth", type=int, default=50)
+    parser.add_argument("--depth", type=int, default=SearchSettings.rerank_depth)
     args = parser.parse_args(argv)
     queries, library, source = read_tables(parser, args)
     task = {"ei": EI, "ms2": MS2}[args.task]

@@ -19,11 +19,10 @@ from collections import Counter
 
 import numpy as np
 
-from llm4ms.index.rerank import Reranker
 from llm4ms.index.search import SearchSettings, compound_keys
 from llm4ms.spectra.fields import inchikey_block
 
-from .fusion import KS, query_candidates, ranked_compounds, read_tables, recalls, table_arguments
+from .fusion import KS, library_reranker, query_candidates, ranked_compounds, read_tables, recalls, table_arguments
 from .hubness import unit_vectors
 from .oracle import mcnemar_at_1
 from .report import write_json
@@ -49,8 +48,7 @@ def compound_score(queries, library, window: float | None, depth: int) -> dict:
     q_vectors, l_vectors = unit_vectors(queries), unit_vectors(library)
     keys = compound_keys(library)
     truth = [inchikey_block(k) for k in queries.column("inchikey").to_pylist()]
-    weighted = Reranker("weighted-cosine", 0.01, library.column("mz").to_pylist(),
-                        library.column("intensities").to_pylist())
+    weighted = library_reranker(library)
     rows_of_scores = ("embedding", "blend")
     hits = np.zeros((len(rows_of_scores), len(TAUS), len(KS)))
     first = np.zeros((len(rows_of_scores), len(TAUS), len(q_vectors)), dtype=bool)
@@ -77,7 +75,7 @@ def compound_score(queries, library, window: float | None, depth: int) -> dict:
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.compound_score")
     table_arguments(parser)
-    parser.add_argument("--depth", type=int, default=50)
+    parser.add_argument("--depth", type=int, default=SearchSettings.rerank_depth)
     args = parser.parse_args(argv)
     queries, library, source = read_tables(parser, args)
     write_json({"queries": source, "library": args.tables[-1], "window": args.window, "depth": args.depth,

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from llm4ms.index.rerank import Reranker
-from llm4ms.index.search import PrecursorWindow, compound_keys
+from llm4ms.index.search import PrecursorWindow, SearchSettings, compound_keys
 from llm4ms.index.store import vectors_of
 from llm4ms.spectra.fields import inchikey_block
 
@@ -36,7 +36,7 @@ def fusion_recall(queries, library, method: str, window: float | None, depth: in
     q_vectors, l_vectors = _vectors(queries), _vectors(library)
     keys = compound_keys(library)
     truth = [inchikey_block(k) for k in queries.column("inchikey").to_pylist()]
-    reranker = Reranker(method, 0.01, library.column("mz").to_pylist(), library.column("intensities").to_pylist())
+    reranker = library_reranker(library, method)
     hits = np.zeros((len(WEIGHTS), len(KS)))
     for q, (rows, cosine, spectral, pooled) in query_candidates(q_vectors, l_vectors, queries, library, keys,
                                                                 window, depth, reranker):
@@ -82,6 +82,12 @@ def candidates(vector, l_vectors, keys, inside, precursor, window, depth: int, r
     rows, cosine = rows[best], cosine[best]
     spectral = dict(reranker.rerank([(int(r), 0.0) for r in rows], *query))
     return rows, cosine, np.array([spectral[int(r)] for r in rows]), pooled
+
+
+def library_reranker(library, method: str = "weighted-cosine",
+                     tolerance: float = SearchSettings.rerank_tolerance) -> Reranker:
+    """The spectral score of search --rerank over the library table's peaks (its tolerance by default)."""
+    return Reranker(method, tolerance, library.column("mz").to_pylist(), library.column("intensities").to_pylist())
 
 
 def query_candidates(q_vectors, l_vectors, queries, library, keys, window: float | None, depth: int,
@@ -138,7 +144,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.fusion")
     table_arguments(parser)
     parser.add_argument("--method", default="weighted-cosine", choices=("cosine", "weighted-cosine"))
-    parser.add_argument("--depth", type=int, default=50)
+    parser.add_argument("--depth", type=int, default=SearchSettings.rerank_depth)
     args = parser.parse_args(argv)
     queries, library, source = read_tables(parser, args)
     result = {"queries": source, "library": args.tables[-1], "method": args.method, "window": args.window,
