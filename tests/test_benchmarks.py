@@ -88,6 +88,34 @@ def test_fusion_ends_are_plain_search_and_rerank(cli, ei):
     assert fused["1.0"] != fused["0.0"]  # the tiny model's ranking and the spectral one differ on this data
 
 
+def test_query_expansion_starts_from_search_and_n1_keeps_rank_one(ei):
+    # Its plain rows must be the figures of plain search and of search's default hybrid (fusion's w = 0 and
+    # w = 0.5, tied to the commands above), or its comparisons would be against something else; and
+    # expanding a query with its single best spectrum cannot change which spectrum is first (the reason
+    # n = 1 ties the plain search in RESULTS.md), while augmenting the library does move the vectors.
+    import numpy as np
+
+    from benchmarks.fusion import fusion_recall
+    from benchmarks.hubness import unit_vectors
+    from benchmarks.query_expansion import measure, vectors_for
+    from llm4ms.index.search import SearchSettings
+
+    queries, library = pq.read_table(ei / "queries.emb.parquet"), pq.read_table(ei / "library.emb.parquet")
+    result = measure(queries, library, None, ("qe", 1, 0.0))
+    fused = fusion_recall(queries, library, "weighted-cosine", None, SearchSettings.rerank_depth)
+    plain = {k: v for k, v in result["plain"].items() if k.startswith("recall")}
+    hybrid = {k: v for k, v in result["hybrid"]["plain"].items() if k.startswith("recall")}
+    assert (plain, hybrid) == (fused["0.0"], fused["0.5"])
+    assert result["settings"]["qe n 1 alpha 0"]["recall@1"] == plain["recall@1"]
+    q, lib = unit_vectors(queries), unit_vectors(library)
+    expanded, same = vectors_for(("qe", 1, 0.0), q, lib, None)
+    assert same is lib and not np.allclose(expanded, q)
+    scores, first = expanded @ lib.T, (q @ lib.T).argmax(1)
+    assert (scores[np.arange(len(q)), first] >= scores.max(1) - 1e-6).all()  # first still, or tied first
+    _, augmented = vectors_for(("dba", 2, 0.0), q, lib, None)
+    assert np.allclose(np.linalg.norm(augmented, axis=1), 1) and not np.allclose(augmented, lib)
+
+
 def test_held_out_queries_leave_each_compound_in_the_library(ei):
     # The library-only check of the fused score's weight: a held-out spectrum must still have its compound
     # among the rest, or it could not be found at all.

@@ -1,0 +1,130 @@
+"""Do query expansion or database-side augmentation help? The image-retrieval tricks that need no
+training: alpha-QE (Radenović et al., TPAMI 2018) replaces a query vector by the normalised sum of itself
+and its n best library vectors, each weighted by max(cos, 0)^alpha; DBA (Arandjelović and Zisserman, CVPR
+2012) does the same to every library vector with its n nearest other library vectors, which needs the
+library alone, so build-index could store it. Measured for QE, DBA and both (QE against the augmented
+library), n in NEIGHBOURS and alpha in ALPHAS; the hybrid (search's default blend) for the best setting.
+
+    python -m benchmarks.query_expansion QUERIES.emb.parquet LIBRARY.emb.parquet [--window 0.01] [--out F.json]
+    python -m benchmarks.query_expansion LIBRARY.emb.parquet [--held-out 1000] ...
+
+With the library alone its held-out spectra are the queries (as ``benchmarks.fusion``), to choose a
+setting without the query files; ``--setting`` measures the hybrid of the one chosen there on the dev
+queries. Ranked and scored as in ``benchmarks.hubness``. QE's neighbours are the query's candidates:
+inside the precursor window when one is given.
+"""
+
+import argparse
+
+import numpy as np
+
+from llm4ms.index.search import SearchSettings, compound_keys
+from llm4ms.spectra.fields import inchikey_block
+
+from .fusion import library_reranker, query_candidates, ranked_compounds, read_tables, table_arguments
+from .hubness import CHUNK, scored, unit_vectors, window_mask
+from .report import write_json
+from .text_information import ranks
+
+VARIANTS = ("qe", "dba", "both")
+NEIGHBOURS = (1, 2, 5, 10)
+ALPHAS = (0.0, 3.0)
+
+
+def expanded(vectors: np.ndarray, scores: np.ndarray, pool: np.ndarray, n: int, alpha: float) -> np.ndarray:
+    """Each row of ``vectors`` plus its ``n`` best rows of ``pool`` by ``scores`` (-inf: not a neighbour),
+    weighted by max(score, 0)^alpha, normalised."""
+    best = np.argpartition(-scores, n - 1, axis=1)[:, :n]
+    weights = np.take_along_axis(scores, best, 1)
+    weights = np.where(np.isfinite(weights), np.maximum(weights, 0.0) ** alpha, 0.0)
+    out = vectors + np.einsum("qn,qnd->qd", weights, pool[best])
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def augmented_library(vectors: np.ndarray, n: int, alpha: float) -> np.ndarray:
+    """DBA: every library vector expanded with its n nearest other library vectors (any compound)."""
+    out = np.empty_like(vectors)
+    for start in range(0, len(vectors), CHUNK):
+        block = vectors[start:start + CHUNK] @ vectors.T
+        block[np.arange(len(block)), np.arange(start, start + len(block))] = -np.inf
+        out[start:start + len(block)] = expanded(vectors[start:start + CHUNK], block, vectors, n, alpha)
+    return out
+
+
+def masked(scores: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
+    """``scores`` with the spectra outside the window at -inf, in place (the matrices are large)."""
+    if allowed is not None:
+        scores[~allowed] = -np.inf
+    return scores
+
+
+def vectors_for(setting: tuple, q_vectors, l_vectors, allowed) -> tuple:
+    """(query vectors, library vectors) of one (variant, n, alpha)."""
+    variant, n, alpha = setting
+    if variant in ("dba", "both"):
+        l_vectors = augmented_library(l_vectors, n, alpha)
+    if variant in ("qe", "both"):
+        q_vectors = expanded(q_vectors, masked(q_vectors @ l_vectors.T, allowed), l_vectors, n, alpha)
+    return q_vectors, l_vectors
+
+
+def hybrid(q_vectors, l_vectors, queries, library, window: float | None) -> dict:
+    """Query row → rank of its compound (None beyond the best 10, or no candidate) under search's default
+    hybrid over these vectors."""
+    keys = compound_keys(library)
+    truth = [inchikey_block(k) for k in queries.column("inchikey").to_pylist()]
+    weight = SearchSettings.rerank_weight
+    found = {}
+    for q, (rows, cosine, spectral, pooled) in query_candidates(
+            q_vectors, l_vectors, queries, library, keys, window, SearchSettings.rerank_depth,
+            library_reranker(library), progress="hybrid"):
+        ranked = ranked_compounds(keys, rows, weight * spectral + (1 - weight) * cosine, pooled)
+        found[q] = ranked.index(truth[q]) + 1 if truth[q] in ranked else None
+    return {q: found.get(q) for q in range(len(truth))}
+
+
+def measure(queries, library, window: float | None, only: tuple | None) -> dict:
+    q_vectors, l_vectors = unit_vectors(queries), unit_vectors(library)
+    truth = [inchikey_block(k) for k in queries.column("inchikey").to_pylist()]
+    allowed = window_mask(queries, library, window)
+    plain = ranks(masked(q_vectors @ l_vectors.T, allowed), truth, library)
+    result = {"plain": scored(plain, plain, "plain"), "settings": {}}
+    settings = [(v, n, a) for v in VARIANTS for n in NEIGHBOURS for a in ALPHAS]
+    for setting in settings:
+        q, lib = vectors_for(setting, q_vectors, l_vectors, allowed)
+        result["settings"][name(setting)] = scored(ranks(masked(q @ lib.T, allowed), truth, library), plain, "plain")
+    best = only or max(settings, key=lambda s: result["settings"][name(s)]["recall@1"])
+    plain_hybrid = hybrid(q_vectors, l_vectors, queries, library, window)
+    best_hybrid = hybrid(*vectors_for(best, q_vectors, l_vectors, allowed), queries, library, window)
+    result["best"] = name(best)
+    result["hybrid"] = {"plain": scored(plain_hybrid, plain_hybrid, "plain"),
+                        name(best): scored(best_hybrid, plain_hybrid, "plain")}
+    return result
+
+
+def name(setting: tuple) -> str:
+    variant, n, alpha = setting
+    return f"{variant} n {n} alpha {alpha:g}"
+
+
+def parse_setting(text: str) -> tuple:
+    variant, n, alpha = text.split(":")
+    if variant not in VARIANTS:
+        raise argparse.ArgumentTypeError(f"variant {variant!r}: one of {', '.join(VARIANTS)}")
+    return variant, int(n), float(alpha)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.query_expansion")
+    table_arguments(parser)
+    parser.add_argument("--setting", type=parse_setting, metavar="VARIANT:N:ALPHA",
+                        help="the setting whose hybrid is measured (default: the best R@1 here), e.g. one chosen on "
+                             "the held-out spectra")
+    args = parser.parse_args(argv)
+    queries, library, source = read_tables(parser, args)
+    write_json({"queries": source, "library": args.tables[-1], "window": args.window,
+                **measure(queries, library, args.window, args.setting)}, args.out)
+
+
+if __name__ == "__main__":
+    main()
