@@ -18,10 +18,10 @@ import argparse
 
 import numpy as np
 
-from llm4ms.index.search import SearchSettings, compound_keys
 from llm4ms.spectra.fields import inchikey_block
 
-from .fusion import library_reranker, query_candidates, ranked_compounds, read_tables, table_arguments
+from .blend_scale import CONTROL, blend_ranks
+from .fusion import read_tables, table_arguments
 from .hubness import CHUNK, scored, unit_vectors, window_mask
 from .report import write_json
 from .text_information import ranks
@@ -69,18 +69,8 @@ def vectors_for(setting: tuple, q_vectors, l_vectors, allowed) -> tuple:
 
 
 def hybrid(q_vectors, l_vectors, queries, library, window: float | None) -> dict:
-    """Query row → rank of its compound (None beyond the best 10, or no candidate) under search's default
-    hybrid over these vectors."""
-    keys = compound_keys(library)
-    truth = [inchikey_block(k) for k in queries.column("inchikey").to_pylist()]
-    weight = SearchSettings.rerank_weight
-    found = {}
-    for q, (rows, cosine, spectral, pooled) in query_candidates(
-            q_vectors, l_vectors, queries, library, keys, window, SearchSettings.rerank_depth,
-            library_reranker(library), progress="hybrid"):
-        ranked = ranked_compounds(keys, rows, weight * spectral + (1 - weight) * cosine, pooled)
-        found[q] = ranked.index(truth[q]) + 1 if truth[q] in ranked else None
-    return {q: found.get(q) for q in range(len(truth))}
+    """Query row → rank of its compound under search's default hybrid over these vectors."""
+    return blend_ranks(q_vectors, l_vectors, queries, library, window, [CONTROL])[CONTROL]
 
 
 def measure(queries, library, window: float | None, only: tuple | None) -> dict:

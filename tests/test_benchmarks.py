@@ -116,6 +116,28 @@ def test_query_expansion_starts_from_search_and_n1_keeps_rank_one(ei):
     assert np.allclose(np.linalg.norm(augmented, axis=1), 1) and not np.allclose(augmented, lib)
 
 
+def test_blend_scales_keep_each_score_order_and_raw_half_is_search(ei):
+    # The control row must be search's default hybrid (fusion's w = 0.5, tied to the commands above), and
+    # every scale must be a monotone map of one score over the query's candidates: it may change how the
+    # two scores are weighed, never either score's own ranking.
+    import numpy as np
+
+    from benchmarks.blend_scale import CONTROL, VARIANTS, blend_ranks, scaled
+    from benchmarks.fusion import fusion_recall
+    from benchmarks.hubness import scored, unit_vectors
+    from llm4ms.index.search import SearchSettings
+
+    queries, library = pq.read_table(ei / "queries.emb.parquet"), pq.read_table(ei / "library.emb.parquet")
+    found = blend_ranks(unit_vectors(queries), unit_vectors(library), queries, library, None)
+    control = {k: v for k, v in scored(found[CONTROL], found[CONTROL]).items() if k.startswith("recall")}
+    assert control == fusion_recall(queries, library, "weighted-cosine", None, SearchSettings.rerank_depth)["0.5"]
+    values = np.array([0.91, 0.2, 0.55, 0.93, 0.4])
+    for variant in VARIANTS:
+        assert (np.argsort(-scaled(values, variant), kind="stable") == np.argsort(-values, kind="stable")).all()
+    assert scaled(values, "minmax").min() == 0 and scaled(values, "minmax").max() == 1
+    assert not scaled(np.full(3, 0.7), "z").any()
+
+
 def test_held_out_queries_leave_each_compound_in_the_library(ei):
     # The library-only check of the fused score's weight: a held-out spectrum must still have its compound
     # among the rest, or it could not be found at all.
