@@ -95,7 +95,8 @@ def hubness(queries, library, window: float | None) -> dict:
 
 
 def scored(found: dict, plain: dict, against: str = "beta 0") -> dict:
-    """Recall@k of one ranking, and its queries right at rank 1 against the plain cosine's (McNemar)."""
+    """Recall@k of one ranking, and its queries right at rank 1 against those of ``plain`` (McNemar), under
+    "vs ``against``"."""
     first = {q for q, rank in found.items() if rank == 1}
     first_plain = {q for q, rank in plain.items() if rank == 1}
     recalls = {name: round(value, 4) for name, value in recall_at_k(found.values(), KS).items()}
