@@ -74,13 +74,17 @@ def window_mask(queries, library, window: float | None) -> np.ndarray | None:
     return allowed
 
 
+def masked(scores: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
+    """``scores`` with the spectra outside the window at -inf, in place (the matrices are large)."""
+    if allowed is not None:
+        scores[~allowed] = -np.inf
+    return scores
+
+
 def hubness(queries, library, window: float | None) -> dict:
     q_vectors, l_vectors = unit_vectors(queries), unit_vectors(library)
     truth = [inchikey_block(k) for k in queries.column("inchikey").to_pylist()]
-    cosine = q_vectors @ l_vectors.T
-    allowed = window_mask(queries, library, window)
-    if allowed is not None:
-        cosine[~allowed] = -np.inf
+    cosine = masked(q_vectors @ l_vectors.T, window_mask(queries, library, window))
     keys = compound_keys(library)
     plain = ranks(cosine, truth, library)
     result = {"k_occurrence@10": k_occurrence(cosine), "beta 0": scored(plain, plain), "discounted": {}}

@@ -22,7 +22,7 @@ from llm4ms.spectra.fields import inchikey_block
 
 from .blend_scale import CONTROL, blend_ranks
 from .fusion import read_tables, table_arguments
-from .hubness import CHUNK, scored, unit_vectors, window_mask
+from .hubness import CHUNK, masked, scored, unit_vectors, window_mask
 from .report import write_json
 from .text_information import ranks
 
@@ -49,13 +49,6 @@ def augmented_library(vectors: np.ndarray, n: int, alpha: float) -> np.ndarray:
         block[np.arange(len(block)), np.arange(start, start + len(block))] = -np.inf
         out[start:start + len(block)] = expanded(vectors[start:start + CHUNK], block, vectors, n, alpha)
     return out
-
-
-def masked(scores: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
-    """``scores`` with the spectra outside the window at -inf, in place (the matrices are large)."""
-    if allowed is not None:
-        scores[~allowed] = -np.inf
-    return scores
 
 
 def vectors_for(setting: tuple, q_vectors, l_vectors, allowed) -> tuple:
