@@ -67,22 +67,30 @@ def hybrid(q_vectors, l_vectors, queries, library, window: float | None) -> dict
 
 
 def measure(queries, library, window: float | None, hybrid_setting: tuple | None) -> dict:
-    """Every setting's figures, and the hybrid of ``hybrid_setting`` (default: the best R@1 here)."""
+    """Every (variant, n, alpha)'s figures, and the hybrid of ``hybrid_setting`` (default: the best R@1 here)."""
+    settings = [(v, n, a) for v in VARIANTS for n in NEIGHBOURS for a in ALPHAS]
+    return settings_compared(queries, library, window, settings, vectors_for, name, hybrid_setting)
+
+
+def settings_compared(queries, library, window: float | None, settings: list, transform, label,
+                      hybrid_setting: tuple | None) -> dict:
+    """Each setting's figures against the plain embedding, where ``transform(setting, q_vectors, l_vectors,
+    allowed)`` gives its (query, library) vectors and ``label(setting)`` its name; and the hybrid of
+    ``hybrid_setting`` (default: the best R@1 here) against the plain hybrid."""
     q_vectors, l_vectors = unit_vectors(queries), unit_vectors(library)
     truth = [inchikey_block(k) for k in queries.column("inchikey").to_pylist()]
     allowed = window_mask(queries, library, window)
     plain = ranks(masked(q_vectors @ l_vectors.T, allowed), truth, library)
     result = {"plain": scored(plain, plain, "plain"), "settings": {}}
-    settings = [(v, n, a) for v in VARIANTS for n in NEIGHBOURS for a in ALPHAS]
     for setting in settings:
-        q, lib = vectors_for(setting, q_vectors, l_vectors, allowed)
-        result["settings"][name(setting)] = scored(ranks(masked(q @ lib.T, allowed), truth, library), plain, "plain")
-    best = hybrid_setting or max(settings, key=lambda s: result["settings"][name(s)]["recall@1"])
+        q, lib = transform(setting, q_vectors, l_vectors, allowed)
+        result["settings"][label(setting)] = scored(ranks(masked(q @ lib.T, allowed), truth, library), plain, "plain")
+    best = hybrid_setting or max(settings, key=lambda s: result["settings"][label(s)]["recall@1"])
     plain_hybrid = hybrid(q_vectors, l_vectors, queries, library, window)
-    best_hybrid = hybrid(*vectors_for(best, q_vectors, l_vectors, allowed), queries, library, window)
-    result["best"] = name(best)
+    best_hybrid = hybrid(*transform(best, q_vectors, l_vectors, allowed), queries, library, window)
+    result["best"] = label(best)
     result["hybrid"] = {"plain": scored(plain_hybrid, plain_hybrid, "plain"),
-                        name(best): scored(best_hybrid, plain_hybrid, "plain")}
+                        label(best): scored(best_hybrid, plain_hybrid, "plain")}
     return result
 
 
@@ -98,12 +106,17 @@ def parse_setting(text: str) -> tuple:
     return variant, int(n), float(alpha)
 
 
+def setting_argument(parser: argparse.ArgumentParser, parse, metavar: str) -> None:
+    """--setting, read by ``parse``: the one whose hybrid ``settings_compared`` measures."""
+    parser.add_argument("--setting", type=parse, metavar=metavar,
+                        help="the setting whose hybrid is measured (default: the best R@1 here), e.g. one chosen on "
+                             "the held-out spectra")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.query_expansion")
     table_arguments(parser)
-    parser.add_argument("--setting", type=parse_setting, metavar="VARIANT:N:ALPHA",
-                        help="the setting whose hybrid is measured (default: the best R@1 here), e.g. one chosen on "
-                             "the held-out spectra")
+    setting_argument(parser, parse_setting, "VARIANT:N:ALPHA")
     args = parser.parse_args(argv)
     queries, library, source = read_tables(parser, args)
     write_json({"queries": source, "library": args.tables[-1], "window": args.window,

@@ -138,6 +138,34 @@ def test_blend_scales_keep_each_score_order_and_raw_half_is_search(ei):
     assert not scaled(np.full(3, 0.7), "z").any()
 
 
+def test_whitening_is_the_transform_its_figures_name(ei):
+    # Full whitening must leave the library with the identity covariance, p 0 over every dimension must be a
+    # rotation of the centred vectors (their cosines kept), fewer dimensions the leading components, and the
+    # exact mean pair cosine the mean of the cosines off the diagonal: else the figures name another map.
+    import numpy as np
+
+    from benchmarks.hubness import unit_vectors
+    from benchmarks.whitening import anisotropy, fitted, whitened
+
+    library = unit_vectors(pq.read_table(ei / "library.emb.parquet"))
+    width = library.shape[1]
+    fit = fitted(library)
+    mu, eigenvectors, eigenvalues = fit
+    full = ((library - mu) @ eigenvectors) * eigenvalues ** -0.5
+    assert np.allclose(np.cov(full, rowvar=False), np.eye(width), atol=1e-6)
+    assert np.allclose(whitened(library, fit, width, 0.5), full / np.linalg.norm(full, axis=1, keepdims=True),
+                       atol=1e-5)
+    centred = (library - mu) / np.linalg.norm(library - mu, axis=1, keepdims=True)
+    rotated = whitened(library, fit, width, 0.0)
+    assert np.allclose(rotated @ rotated.T, centred @ centred.T, atol=1e-5)
+    assert not np.allclose(rotated @ rotated.T, library @ library.T, atol=1e-3)  # centring moved the cosines
+    few = whitened(library, fit, 4, 0.0)
+    assert few.shape == (len(library), 4) and (eigenvalues[:-1] >= eigenvalues[1:]).all()
+    cosines = library @ library.T
+    off_diagonal = cosines[~np.eye(len(library), dtype=bool)].mean()
+    assert anisotropy(library, fit)["mean_pair_cosine"] == pytest.approx(off_diagonal, abs=1e-4)
+
+
 def test_held_out_queries_leave_each_compound_in_the_library(ei):
     # The library-only check of the fused score's weight: a held-out spectrum must still have its compound
     # among the rest, or it could not be found at all.
