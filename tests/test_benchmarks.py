@@ -166,6 +166,34 @@ def test_whitening_is_the_transform_its_figures_name(ei):
     assert anisotropy(library, fit)["mean_pair_cosine"] == pytest.approx(off_diagonal, abs=1e-4)
 
 
+def test_layer_mix_last_layer_is_the_embedding_and_mixes_add_cosines(ei, tmp_path, tiny_model):
+    # The layer file's last layer must be the table's own embedding (else the comparison is against another
+    # encoder, and compare refuses it), its first layer another vector, and a mix must rank by the last
+    # layer's cosine plus w times layer L's, as its name says.
+    import numpy as np
+
+    from benchmarks.hubness import unit_vectors
+    from benchmarks.layer_mix import agreeing, centred, main, mixed
+
+    table = pq.read_table(ei / "queries.emb.parquet")
+    main(["embed", str(ei / "queries.emb.parquet"), "-o", str(tmp_path / "q.npy"), "--model", str(tiny_model)])
+    layers = np.load(tmp_path / "q.npy")
+    assert layers.shape == (table.num_rows, 2, unit_vectors(table).shape[1])
+    assert agreeing(layers, table, "q.npy") is layers
+    assert not np.allclose(layers[:, 0], layers[:, 1], atol=1e-2)
+    with pytest.raises(SystemExit, match="not the layers of this table"):
+        agreeing(layers[::-1], table, "reversed")
+    both = mixed(layers, (1, 0.5))
+    expected = (layers[:, -1] @ layers[:, -1].T + 0.5 * layers[:, 0] @ layers[:, 0].T) / 1.5
+    assert np.allclose(both @ both.T, expected, atol=1e-5) and np.array_equal(mixed(layers, (1, None)), layers[:, 0])
+    # --centre: the last layer (the embedding, the comparison's control) untouched, the others of unit length
+    # again and no longer the same vectors
+    _, centred_layers = centred(layers, layers)
+    assert np.array_equal(centred_layers[:, -1], layers[:, -1])
+    assert np.allclose(np.linalg.norm(centred_layers[:, 0], axis=1), 1, atol=1e-5)
+    assert not np.allclose(centred_layers[:, 0], layers[:, 0], atol=1e-3)
+
+
 def test_held_out_queries_leave_each_compound_in_the_library(ei):
     # The library-only check of the fused score's weight: a held-out spectrum must still have its compound
     # among the rest, or it could not be found at all.
