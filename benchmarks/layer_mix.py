@@ -8,7 +8,7 @@ concatenation [last; sqrt(w) · layer L] of unit vectors, so an index would take
         every layer's unit vectors of the texts of a harness embeddings table, made as it was made (model,
         adapter, layers from its record; --dtype auto): rows x layers x dim, float32
     python -m benchmarks.layer_mix compare [QUERIES.emb.parquet] LIBRARY.emb.parquet --layers [Q.npy] L.npy
-        [--window 0.01] [--setting L:W] [--centre] [--out F.json]
+        [--window 0.01] [--setting L:W|L:alone] [--centre] [--out F.json]
 
 compare scores layer L alone and last + w · layer L (LAYERS x WEIGHTS) as ``benchmarks.query_expansion``
 scores its settings (with --centre, every layer but the last centred on the library's mean first); with
@@ -89,10 +89,13 @@ def embed(table_path: str, out: str, batch_size: int, model: str | None = None) 
 
 def agreeing(layers: np.ndarray, table, where: str) -> np.ndarray:
     """The layer file, once its last layer is the table's embedding row for row."""
+    if len(layers) != table.num_rows:
+        raise SystemExit(f"benchmarks.layer_mix: {where}: not the layers of this table ({len(layers)} rows against "
+                         f"{table.num_rows})")
     agreement = np.einsum("nd,nd->n", layers[:, -1], unit_vectors(table))
-    if len(layers) != table.num_rows or agreement.min() < AGREEMENT:
-        raise SystemExit(f"benchmarks.layer_mix: {where}: not the layers of this table (rows {len(layers)} against "
-                         f"{table.num_rows}, lowest cosine of its last layer to the embedding {agreement.min():.5f})")
+    if agreement.min() < AGREEMENT:
+        raise SystemExit(f"benchmarks.layer_mix: {where}: not the layers of this table (lowest cosine of its last "
+                         f"layer to the embedding {agreement.min():.5f})")
     return layers
 
 
@@ -133,7 +136,7 @@ def compare(argv) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.layer_mix compare")
     table_arguments(parser)
     parser.add_argument("--layers", nargs="+", required=True, metavar="[Q.npy] L.npy")
-    setting_argument(parser, parse_setting, "L:W")
+    setting_argument(parser, parse_setting, "L:W|L:alone")
     parser.add_argument("--centre", action="store_true",
                         help="centre each intermediate layer on its library mean (the last is left as it is)")
     args = parser.parse_args(argv)

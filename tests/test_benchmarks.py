@@ -181,8 +181,10 @@ def test_layer_mix_last_layer_is_the_embedding_and_mixes_add_cosines(ei, tmp_pat
     assert layers.shape == (table.num_rows, 2, unit_vectors(table).shape[1])
     assert agreeing(layers, table, "q.npy") is layers
     assert not np.allclose(layers[:, 0], layers[:, 1], atol=1e-2)
-    with pytest.raises(SystemExit, match="not the layers of this table"):
+    with pytest.raises(SystemExit, match="not the layers of this table .lowest cosine"):
         agreeing(layers[::-1], table, "reversed")
+    with pytest.raises(SystemExit, match="not the layers of this table .11 rows"):
+        agreeing(layers[1:], table, "short")
     both = mixed(layers, (1, 0.5))
     expected = (layers[:, -1] @ layers[:, -1].T + 0.5 * layers[:, 0] @ layers[:, 0].T) / 1.5
     assert np.allclose(both @ both.T, expected, atol=1e-5) and np.array_equal(mixed(layers, (1, None)), layers[:, 0])
