@@ -67,14 +67,15 @@ def main(argv=None):
     setting_argument(parser, parse_setting, "K:P")
     args = parser.parse_args(argv)
     queries, library, source = read_tables(parser, args)
-    fit = fitted(unit_vectors(library))
+    library_vectors = unit_vectors(library)
+    fit = fitted(library_vectors)
 
     def vectors_for(setting, q_vectors, l_vectors, _allowed):
         return whitened(q_vectors, fit, *setting), whitened(l_vectors, fit, *setting)
 
     settings = [(k, p) for p in POWERS for k in DIMENSIONS]
     write_json({"queries": source, "library": args.tables[-1], "window": args.window,
-                "library_anisotropy": anisotropy(unit_vectors(library), fit),
+                "library_anisotropy": anisotropy(library_vectors, fit),
                 **settings_compared(queries, library, args.window, settings, vectors_for, name, args.setting)},
                args.out)
 

@@ -126,6 +126,22 @@ def atomic_output(path: str, suffix: str = ""):
         raise
 
 
+@contextlib.contextmanager
+def atomic_folder(target: Path):
+    """Yield a folder to fill beside ``target``; when the block ends without error it replaces ``target``
+    (one rename), and on any error it is removed, so a half-written folder is never at ``target`` nor left."""
+    partial = target.with_name(f".llm4ms-{target.name}.part")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    try:
+        yield partial
+        if target.exists():
+            shutil.rmtree(target)
+        partial.replace(target)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
 def shown_output(path: str) -> str:
     return "stdout" if path == STDIO else display_name(path)
 

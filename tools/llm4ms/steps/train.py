@@ -12,7 +12,7 @@ from ..backbone import resolve_model
 from ..backbone.cache import file_digest
 from ..backbone.adapters import check_adapter_base, read_metadata, resolve_adapter
 from ..errors import InputError, ModelError
-from ..streams import STDIO, atomic_output, display_name, input_path, output_folder
+from ..streams import STDIO, atomic_folder, atomic_output, display_name, input_path, output_folder
 from ..textualize.settings import EI_TEMPLATES, differing_templates, second_view
 from ..training.adapters import ADAPTER_FILES, LOG, METADATA, save_adapter
 from ..training.examples import ABOVE_MASS, TRAINING_SET, check_training_set, mine
@@ -222,17 +222,9 @@ def train_adapter(source: str, output: str, settings: TrainSettings, model: str,
     metadata = {"llm4ms_version": __version__, "base_model": base,
                 "layers": encoder.layers, "total_layers": encoder.total_layers, "max_length": settings.max_length,
                 "templates": templates, "textualization": textualization, "stages": earlier + [record]}
-    partial = target.with_name(f".llm4ms-{target.name}.part")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
-    try:
+    with atomic_folder(target) as partial:
         save_adapter(encoder.network, partial, init_adapter, metadata, settings.max_rank)
         write_log(result["history"], partial / LOG)
-        if target.exists():
-            shutil.rmtree(target)
-        partial.replace(target)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
     if not result["stopped_by_time_budget"]:  # a run stopped by --max-minutes keeps it for --resume
         shutil.rmtree(checkpoint, ignore_errors=True)
     return {"metadata": metadata, "result": result}

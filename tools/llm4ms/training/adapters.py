@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from ..backbone.adapters import METADATA
+from ..streams import atomic_folder
 
 WEIGHTS = "adapter_model.safetensors"
 CONFIG = "adapter_config.json"
@@ -97,11 +98,9 @@ def combine_adapters(terms: list[tuple[float, Path]], target: Path) -> dict:
     record = [{"coefficient": c, **resolve_adapter(str(folder)), "stages": len(metadata["stages"])}
               for (c, folder), metadata in zip(terms, metadatas)]
     metadata = dict(metadatas[0], combined_from=record)
-    partial = target.with_name(target.name + ".part")  # a folder the harness could half-read is never at target
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    _write(partial, combined, config, metadata)
-    partial.rename(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_folder(target) as partial:  # a folder the harness could half-read is never at target
+        _write(partial, combined, config, metadata)
     return record
 
 
