@@ -300,6 +300,24 @@ def test_combined_adapters_hold_the_linear_combination_of_their_updates(second_s
         combine_adapters([(1.0, first)], tmp_path / "fine")
 
 
+def test_an_adapter_folder_appears_whole_or_not_at_all(tmp_path):
+    # train and combine_adapters write their folders through atomic_folder: an error while writing must leave
+    # the old folder as it was (train replaces one) and nothing beside it; success replaces it whole.
+    from llm4ms.streams import atomic_folder
+
+    target = tmp_path / "adapter"
+    target.mkdir()
+    (target / "old").write_text("old")
+    with pytest.raises(RuntimeError, match="killed"):
+        with atomic_folder(target) as partial:
+            (partial / "new").write_text("new")
+            raise RuntimeError("killed while writing")
+    assert [p.name for p in tmp_path.iterdir()] == ["adapter"] and (target / "old").read_text() == "old"
+    with atomic_folder(target) as partial:
+        (partial / "new").write_text("new")
+    assert [p.name for p in tmp_path.iterdir()] == ["adapter"] and [p.name for p in target.iterdir()] == ["new"]
+
+
 def _stopping_in_step(monkeypatch, stage, index, stop):
     """Make the stage's loss call ``stop()`` in the step of 0-based ``index`` (raise, or send this process a
     signal), then compute as usual; returns the real loss function."""
