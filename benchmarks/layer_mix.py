@@ -4,9 +4,9 @@ RMSNorm (the last layer's output has it, and raw residual streams carry a few hu
 swamp a cosine). Cosine of the last layer plus w times that of layer L ranks as one cosine on the
 concatenation [last; sqrt(w) · layer L] of unit vectors, so an index would take it as it is.
 
-    python -m benchmarks.layer_mix embed EMB.parquet -o LAYERS.npy [--batch-size 16] [--model PATH]
+    python -m benchmarks.layer_mix embed EMB.parquet -o LAYERS.npy [--model PATH]
         every layer's unit vectors of the texts of a harness embeddings table, made as it was made (model,
-        adapter, layers from its record; --dtype auto): rows x layers x dim, float32
+        adapter, layers, precision and batch size from its record): rows x layers x dim, float32
     python -m benchmarks.layer_mix compare [QUERIES.emb.parquet] LIBRARY.emb.parquet --layers [Q.npy] L.npy
         [--window 0.01] [--setting L:W|L:alone] [--centre] [--out F.json]
 
@@ -30,7 +30,6 @@ from .report import write_json
 LAYERS = (4, 6, 8, 10, 11)
 WEIGHTS = (None, 0.25, 0.5, 1.0)  # None: layer L alone
 AGREEMENT = 0.9999
-CHUNK_ROWS = 1024  # embed's --chunk-rows default
 
 
 def every_layer(encoder) -> None:
@@ -60,18 +59,18 @@ def layer_vectors(flat: np.ndarray, layers: int) -> np.ndarray:
     return stacked / np.linalg.norm(stacked, axis=2, keepdims=True)
 
 
-def embed(table_path: str, out: str, batch_size: int, model: str | None = None) -> None:
+def embed(table_path: str, out: str, model: str | None = None) -> None:
     from tqdm import tqdm
 
-    from llm4ms.steps.embed import load_encoder
+    from llm4ms.steps.embed import CHUNK_ROWS, load_encoder
 
     table = pq.read_table(table_path, columns=["text", "template"])
     made = json.loads(pq.read_schema(table_path).metadata[b"llm4ms"])
     settings = made["history"][-1]["parameters"]
     # the record names the model and a shipped adapter by name: an alias and "auto" find them, and what they
-    # find must be what the table was made with
-    encoder = load_encoder(model or settings["model"], "auto" if settings["adapter"] else None, "cpu", "auto",
-                           settings["layers"], settings["max_length"],
+    # find must be what the table was made with; its resolved precision, not this machine's auto
+    encoder = load_encoder(model or settings["model"], "auto" if settings["adapter"] else None, "cpu",
+                           settings["dtype"], settings["layers"], settings["max_length"],
                            templates=set(table.column("template").to_pylist()))
     for key in ("fingerprint", "adapter"):
         if encoder.record[key] != made["model"][key]:
@@ -80,9 +79,10 @@ def embed(table_path: str, out: str, batch_size: int, model: str | None = None) 
     every_layer(encoder)
     texts = table.column("text").to_pylist()
     with tqdm(total=len(texts), unit="spectrum", desc="layers") as bar:
-        # embed sorts by length within each chunk of its --chunk-rows: the same chunks give the same batches, so
-        # the same padding and (in bf16) the same last-layer vectors as the table's
-        flat = np.concatenate([encoder.encode(texts[start:start + CHUNK_ROWS], batch_size, progress=bar)
+        # embed sorts by length within each chunk of its --chunk-rows (default assumed: the record lacks it): the
+        # same chunks and batch size give the same batches, so the same padding and (in bf16) the same last-layer
+        # vectors as the table's
+        flat = np.concatenate([encoder.encode(texts[start:start + CHUNK_ROWS], settings["batch_size"], progress=bar)
                                for start in range(0, len(texts), CHUNK_ROWS)])
     np.save(out, layer_vectors(flat, encoder.record["layers"]))
 
@@ -177,10 +177,9 @@ def main(argv=None):
     embedding = argparse.ArgumentParser(prog="python -m benchmarks.layer_mix embed")
     embedding.add_argument("table")
     embedding.add_argument("-o", "--out", required=True)
-    embedding.add_argument("--batch-size", type=int, default=16)
     embedding.add_argument("--model", help="the table's model, if its recorded name is not an alias")
     options = embedding.parse_args(rest)
-    embed(options.table, options.out, options.batch_size, options.model)
+    embed(options.table, options.out, options.model)
 
 
 if __name__ == "__main__":

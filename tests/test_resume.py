@@ -141,3 +141,12 @@ def test_a_bad_input_leaves_no_chunks(cli, data, tmp_path, tiny_model):
     assert result.exit_code == 3 and "spectrum 31" in result.stderr and "empty text" in result.stderr
     assert not out.exists() and not resume_folder(str(out)).exists()
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]
+
+
+def test_the_commands_chunk_default_is_the_steps():
+    # The command writes the default out so that --help imports no pyarrow; the step's constant is what the
+    # benchmarks read to re-embed a table in the same chunks (and so the same batches) as the command did.
+    from llm4ms.cli.embed import embed_command
+
+    option = next(p for p in embed_command.params if p.name == "chunk_rows")
+    assert option.default == embed_step.CHUNK_ROWS

@@ -17,6 +17,8 @@ from ..streams import atomic_output, display_name, input_path, output_folder
 from ..textualize import second_view_texts
 from ..textualize.settings import EI_TEMPLATES, second_view
 
+CHUNK_ROWS = 1024  # spectra per resume chunk (embed's --chunk-rows default)
+
 
 def load_encoder(model: str, adapter: str | None, device: str, dtype: str, layers: int | None,
                  max_length: int, textualization: dict | None = None, templates: set[str] | None = None,
@@ -40,7 +42,7 @@ def load_encoder(model: str, adapter: str | None, device: str, dtype: str, layer
                            dtype=dtype, layers=adapter_layers(metadata, layers, folder), max_length=max_length)
 
 
-def embed_table(source: str, output: str, encoder, batch_size: int = 16, chunk_rows: int = 1024,
+def embed_table(source: str, output: str, encoder, batch_size: int = 16, chunk_rows: int = CHUNK_ROWS,
                 progress_factory=None, warn=None, also_peak_choice: str | None = None) -> tuple[int, SpectrumEncoder]:
     """``encoder`` is a SpectrumEncoder, or a callable making one from the table's textualization and
     templates: it is called only once the input has been checked, so a wrong file fails in a second, not
