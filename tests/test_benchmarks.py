@@ -559,3 +559,55 @@ def test_compound_score_soft_maximum(ei):
     wrong_at_1 = round((1 - fused["0.0"]["recall@1"]) * queries.num_rows)
     assert 0 < several["own compound"] <= queries.num_rows
     assert several["first-ranked wrong compound"] <= wrong_at_1
+
+
+def test_learned_rerank_features_hold_searchs_scores(ei):
+    # The hybrid, cosine and weighted-cosine columns ranked alone must give the fused score's rows (search's
+    # blend, the embedding alone, plain re-ranking), or the models would be compared with something else.
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from benchmarks.data import EI
+    from benchmarks.fusion import fusion_recall, recalls
+    from benchmarks.learned_rerank import FEATURES, collect, ranked_by
+    from llm4ms.index.search import SearchSettings, reranker_for
+
+    queries, library = pq.read_table(ei / "queries.emb.parquet"), pq.read_table(ei / "library.emb.parquet")
+    data = collect(queries, library, EI, None, 50, "test")
+    fused = fusion_recall(queries, library, "weighted-cosine", None, 50)
+    for column, weight in (("hybrid", "0.5"), ("cosine", "0.0"), ("weighted cosine", "1.0")):
+        hits, _ = ranked_by(data, data["X"][:, FEATURES.index(column)])
+        assert recalls(hits, data["queries"]) == fused[weight], column
+    # and the hybrid column holds the very scores search --rerank weighted-cosine gives those candidates
+    reranker = reranker_for(SimpleNamespace(library=library), SearchSettings(rerank="weighted-cosine"))
+    for q, rows, pooled, features in data["found"]:
+        query = [queries.column(c)[q].as_py() for c in ("mz", "intensities", "template")]
+        hits = list(zip(rows[:pooled].tolist(), features[:, FEATURES.index("cosine")]))
+        expected = [score for _, score in reranker.scores(hits, *query)]
+        assert features[:, FEATURES.index("hybrid")] == pytest.approx(expected, abs=1e-6), q
+    assert data["X"].shape == (len(data["y"]), len(FEATURES)) and data["y"].any()
+    for name in ("hybrid", "flash entropy", "reverse weighted cosine"):
+        gaps = data["X"][:, FEATURES.index(f"{name} gap to best")]
+        assert (gaps <= 0).all() and np.isclose(gaps.max(), 0)
+        ranks = data["X"][:, FEATURES.index(f"{name} rank")]
+        assert ((ranks == 0) == (gaps == 0)).sum() >= data["queries"] - 1  # the best ranks first, ties aside
+    matched = data["X"][:, FEATURES.index("matched / query peaks")]
+    assert ((0 <= matched) & (matched <= 1)).all() and (matched > 0).any()
+    # reverse >= forward: leaving out unmatched query peaks can only raise the cosine
+    forward, reverse = (data["X"][:, FEATURES.index(c)] for c in ("weighted cosine", "reverse weighted cosine"))
+    assert (reverse >= forward - 1e-6).all() and (reverse > forward + 1e-3).any()
+
+
+def test_reverse_query_leaves_out_the_peaks_the_library_spectrum_lacks():
+    import numpy as np
+    from matchms import Spectrum
+
+    from benchmarks.learned_rerank import reverse_query
+
+    query = Spectrum(np.array([50.0, 77.0, 91.0, 105.0]), np.array([0.2, 0.5, 1.0, 0.3]), metadata_harmonization=False)
+    library = Spectrum(np.array([77.004, 91.02, 120.0]), np.array([0.4, 1.0, 0.1]), metadata_harmonization=False)
+    kept = reverse_query(query, library, 0.01)
+    assert list(kept.peaks.mz) == [77.0] and list(kept.peaks.intensities) == [0.5]
+    assert list(reverse_query(query, library, 0.05).peaks.mz) == [77.0, 91.0]
+    assert reverse_query(query, Spectrum(np.array([300.0]), np.array([1.0]), metadata_harmonization=False), 0.1) is None
