@@ -40,9 +40,9 @@ def reverse_query(query: Spectrum, library: Spectrum, tolerance: float) -> Spect
     mz, lib = query.peaks.mz, library.peaks.mz
     if not len(mz) or not len(lib):
         return None
-    at = np.clip(np.searchsorted(lib, mz), 1, len(lib) - 1) if len(lib) > 1 else np.zeros(len(mz), dtype=int)
-    nearest = np.minimum(np.abs(lib[at] - mz), np.abs(lib[at - 1] - mz)) if len(lib) > 1 else np.abs(lib[0] - mz)
-    keep = nearest <= tolerance
+    at = np.searchsorted(lib, mz)  # each query peak's nearest library peak is at at - 1 or at
+    below, above = lib[np.maximum(at - 1, 0)], lib[np.minimum(at, len(lib) - 1)]
+    keep = np.minimum(np.abs(mz - below), np.abs(above - mz)) <= tolerance
     if not keep.any():
         return None
     return Spectrum(mz[keep], query.peaks.intensities[keep], metadata_harmonization=False)
@@ -55,11 +55,11 @@ def _ranks(score: np.ndarray) -> np.ndarray:
     return ranks / len(score)
 
 
-def candidate_features(queries, library, task, window: float | None, depth: int, progress: str):
+def candidate_features(queries, library, keys, task, window: float | None, depth: int, progress: str):
     """(query index, library rows, how many are re-ranked, the features of those) for each query with
-    candidates; features in FEATURES' order, one row per re-ranked candidate."""
+    candidates; features in FEATURES' order, one row per re-ranked candidate. ``keys``: the library's
+    compound keys."""
     q_vectors, l_vectors = unit_vectors(queries), unit_vectors(library)
-    keys = compound_keys(library)
     reranker = library_reranker(library, tolerance=task.tolerance)
     library_spectra = spectra_of(library)
     flash = FlashScores(library_spectra.spectra, library_spectra.precursors, task)
@@ -93,7 +93,7 @@ def collect(queries, library, task, window, depth, progress: str) -> dict:
     """Every query's candidates and features, stacked, with labels (the candidate is the query's compound)."""
     keys = compound_keys(library)
     truth = [inchikey_block(k) for k in queries.column("inchikey").to_pylist()]
-    found = list(candidate_features(queries, library, task, window, depth, progress))
+    found = list(candidate_features(queries, library, keys, task, window, depth, progress))
     labels = [np.array([keys[r] == truth[q] for r in rows[:pooled]]) for q, rows, pooled, _ in found]
     return {"found": found, "truth": truth, "keys": keys, "queries": len(truth),
             "X": np.vstack([f for *_, f in found]), "y": np.concatenate(labels),
