@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from llm4ms.tables import PROVENANCE_KEY
@@ -38,6 +39,31 @@ def test_spectra_parquet_is_read_back_losslessly(cli, work):
     a, b = pq.read_table(work / "a.parquet"), pq.read_table(work / "b.parquet")
     columns = [c for c in a.column_names if c not in ("source_file",)]
     assert a.select(columns).equals(b.select(columns))
+
+
+def test_a_table_textualized_again_keeps_spectra_whose_zero_peaks_were_dropped(cli, work):
+    # Cleaning drops zero-intensity peaks; the Num Peaks that counted them must not follow the row, or the
+    # row read again looks like a record cut short and is rejected (it was, 2 of the EI library's 8,999).
+    # Tables written before the fix still hold the source's count, and are read again whole as well.
+    records = (work / "ei_queries.msp").read_text().split("\n\n")
+    declared = int(records[0].split("Num Peaks: ")[1].split("\n")[0])
+    records[0] = records[0].replace(f"Num Peaks: {declared}\n", f"Num Peaks: {declared + 2}\n1.5\t0\n2.5\t0\n")
+    (work / "zeros.msp").write_text("\n\n".join(records))
+    assert cli("textualize", "-q", work / "zeros.msp", "-o", work / "a.parquet").exit_code == 0
+    a = pq.read_table(work / "a.parquet")
+    first = a.slice(0, 1).to_pylist()[0]
+    assert len(first["mz"]) == declared and json.loads(first["metadata_json"])["num_peaks"] == str(declared)
+    result = cli("textualize", work / "a.parquet", "-o", work / "b.parquet")
+    assert result.exit_code == 0 and "; 0 rejected" in result.stderr, result.stderr
+    columns = [c for c in a.column_names if c != "source_file"]
+    assert pq.read_table(work / "b.parquet").select(columns).equals(a.select(columns))
+    stale = [json.dumps({**json.loads(m), "num_peaks": str(declared + 2)}) if i == 0 else m
+             for i, m in enumerate(a.column("metadata_json").to_pylist())]
+    old = a.set_column(a.column_names.index("metadata_json"), "metadata_json", pa.array(stale, pa.string()))
+    pq.write_table(old.replace_schema_metadata(a.schema.metadata), work / "old.parquet")
+    result = cli("textualize", work / "old.parquet", "-o", work / "c.parquet")
+    assert result.exit_code == 0 and "; 0 rejected" in result.stderr, result.stderr
+    assert pq.read_table(work / "c.parquet").num_rows == a.num_rows
 
 
 def test_pipeline_end_to_end_with_tiny_model(cli, ei):

@@ -46,4 +46,9 @@ def clean_spectrum(spectrum):
     # Only zero-intensity peaks are dropped (matchms caps intensities at 10,000 by default), after
     # normalising: a peak below ~1e-308 of the base peak becomes 0 there (found by tests/test_properties.py).
     spectrum = select_by_intensity(spectrum, intensity_from=np.nextafter(0, 1), intensity_to=np.inf)
+    declared = spectrum.get("num_peaks")
+    if declared is not None and str(declared).strip() != str(len(spectrum.peaks.mz)):
+        # The row's metadata goes out with its peaks: a count that still held the zero-intensity peaks
+        # dropped here would make this very row, read again, look like a record cut short.
+        spectrum.set("num_peaks", str(len(spectrum.peaks.mz)))
     return spectrum, None

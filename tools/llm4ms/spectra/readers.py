@@ -133,6 +133,11 @@ def _read_parquet(path: Path, name: str):
         for row in batch.to_pylist():
             metadata = json.loads(row["metadata_json"] or "{}")
             metadata.setdefault("spectrum_id", row["id"])
+            if "num_peaks" in metadata:
+                # A table's rows are whole (written to a temporary file, then renamed), so its peaks are the
+                # count; tables written before 2026-12-08 kept the source file's, which held the
+                # zero-intensity peaks cleaning drops, and textualizing them again rejected those rows.
+                metadata["num_peaks"] = str(len(row["mz"]))
             spectrum = Spectrum(mz=np.asarray(row["mz"], dtype=float),
                                 intensities=np.asarray(row["intensities"], dtype=float),
                                 metadata=metadata, metadata_harmonization=False)
