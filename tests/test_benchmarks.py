@@ -611,3 +611,45 @@ def test_reverse_query_leaves_out_the_peaks_the_library_spectrum_lacks():
     assert list(kept.peaks.mz) == [77.0] and list(kept.peaks.intensities) == [0.5]
     assert list(reverse_query(query, library, 0.05).peaks.mz) == [77.0, 91.0]
     assert reverse_query(query, Spectrum(np.array([300.0]), np.array([1.0]), metadata_harmonization=False), 0.1) is None
+
+
+def test_peak_count_scores_each_count_by_its_own_tables(cli, ei, tiny_model, tmp_path):
+    # A count's figures must be those its own tables give as the control (else its vectors were taken in
+    # another order or from another table), its held-out split the control's spectra, and a table of another
+    # count or another row order must be refused rather than scored.
+    import pyarrow as pa
+
+    from benchmarks.peak_count import main, top_n
+
+    for role in ("library", "queries"):
+        assert cli("textualize", "-q", ei / f"ei_{role}.msp", "--top-n", "5", "-o", tmp_path / f"{role}5.parquet"
+                   ).exit_code == 0
+        result = cli("embed", "-q", tmp_path / f"{role}5.parquet", "-o", tmp_path / f"{role}5.emb.parquet",
+                     "--model", tiny_model)
+        assert result.exit_code == 0, result.stderr
+    control = [str(ei / "queries.emb.parquet"), str(ei / "library.emb.parquet")]
+    five = [str(tmp_path / "queries5.emb.parquet"), str(tmp_path / "library5.emb.parquet")]
+    assert top_n(five[1]) == 5 and top_n(control[1]) is None
+
+    def run(tables, *options):
+        out = tmp_path / "out.json"
+        main([*tables, *options, "--out", str(out)])
+        return json.loads(out.read_text())
+
+    def figures(entry):
+        return {k: v for k, v in entry.items() if k.startswith("recall@")}
+
+    by_count = run(control, "--count", "5=" + ",".join(five))
+    as_control = run(five, "--count", "5=" + ",".join(five))
+    assert figures(by_count["settings"]["top 5"]) == figures(as_control["plain"])
+    assert figures(by_count["hybrid"]["top 5"]) == figures(as_control["hybrid"]["plain"])
+    assert pq.read_table(five[0]).column("text").to_pylist() != pq.read_table(control[0]).column("text").to_pylist()
+    held = run(control[1:], "--count", "5=" + five[1])
+    assert figures(held["settings"]["top 5"]) == figures(run(five[1:], "--count", "5=" + five[1])["plain"])
+    with pytest.raises(SystemExit):
+        main([*control, "--count", "6=" + ",".join(five)])
+    flipped = pq.read_table(five[0])
+    pq.write_table(flipped.take(pa.array(range(flipped.num_rows - 1, -1, -1))).replace_schema_metadata(
+        flipped.schema.metadata), tmp_path / "flipped.emb.parquet")
+    with pytest.raises(SystemExit, match="5 queries: its rows are not the control's spectra"):
+        main([*control, "--count", f"5={tmp_path / 'flipped.emb.parquet'},{five[1]}"])
