@@ -17,10 +17,12 @@ whose last layer is not the table's embedding (a cosine below AGREEMENT on any r
 """
 
 import argparse
-import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+
+from llm4ms import tables
 
 from .fusion import read_tables, table_arguments
 from .hubness import unit_vectors
@@ -65,7 +67,7 @@ def embed(table_path: str, out: str, model: str | None = None) -> None:
     from llm4ms.steps.embed import CHUNK_ROWS, load_encoder
 
     table = pq.read_table(table_path, columns=["text", "template"])
-    made = json.loads(pq.read_schema(table_path).metadata[b"llm4ms"])
+    made = tables.read_provenance(Path(table_path), table_path, (tables.EMBEDDINGS,))
     settings = made["history"][-1]["parameters"]
     # the record names the model and a shipped adapter by name: an alias and "auto" find them, and what they
     # find must be what the table was made with; its resolved precision, not this machine's auto

@@ -14,9 +14,11 @@ hybrid scores the same peaks whatever the text, so it comes from the control's t
 """
 
 import argparse
-import json
+from pathlib import Path
 
 import pyarrow.parquet as pq
+
+from llm4ms import tables
 
 from .fusion import held_out_of, read_tables, table_arguments
 from .hubness import unit_vectors
@@ -34,7 +36,7 @@ def parse_count(text: str) -> tuple:
 
 def top_n(path: str) -> int | None:
     """The --top-n a table was textualized with (None: the template's default), from its provenance."""
-    history = json.loads(pq.read_schema(path).metadata[b"llm4ms"])["history"]
+    history = tables.read_provenance(Path(path), path, (tables.EMBEDDINGS,))["history"]
     return next(step["parameters"]["top_n"] for step in history if step["step"] == "textualize")
 
 
@@ -52,8 +54,9 @@ def count_tables(parser: argparse.ArgumentParser, args, queries, library) -> dic
     for count, paths in args.count:
         if len(paths) != len(args.tables):
             parser.error(f"--count {count}: give as many tables as the control ({len(args.tables)})")
-        if top_n(paths[-1]) != count:
-            parser.error(f"--count {count}: {paths[-1]} was textualized with --top-n {top_n(paths[-1])}")
+        made = top_n(paths[-1])
+        if made != count:
+            parser.error(f"--count {count}: {paths[-1]} was textualized with --top-n {made}")
         lib = pq.read_table(paths[-1])
         if len(paths) == 2:
             q = pq.read_table(paths[0])
